@@ -1,0 +1,26 @@
+# Spatio-temporal deepfake-video detection: the reference workflow.
+# Stages and file contracts: docs/architecture.md. All logic lives in the `pipeline` package.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "workflow_config.yaml"
+
+
+validate(config, "schemas/config.schema.yaml")
+
+
+include: "rules/common.smk"
+include: "rules/demo.smk"
+include: "rules/preprocess.smk"
+include: "rules/manifests.smk"
+include: "rules/train.smk"
+include: "rules/evaluate.smk"
+include: "rules/tables.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

@@ -1,0 +1,1 @@
+"""Makes the repository root importable (`import pipeline`) for the test suite."""

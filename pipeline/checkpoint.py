@@ -1,0 +1,71 @@
+"""Training checkpoints: what they carry and how they load safely.
+
+A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts, saved with `torch.save`
+and always loaded with `weights_only=True`, so a file from an untrusted source cannot run code.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pipeline import __version__
+from pipeline.io import atomic_path
+
+FORMAT = "stdd-checkpoint"
+FORMAT_VERSION = 1
+REQUIRED = ("format", "format_version", "model", "state_dict", "config", "preprocess", "code_version")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used: unreadable, unsafe, of another model or another format version."""
+
+
+def code_version() -> str:
+    """Package version plus the git commit when the code runs from a checkout."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent,
+            capture_output=True, text=True, timeout=5, check=False,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return f"{__version__}+{commit}" if commit else __version__
+
+
+def save_checkpoint(path: str | os.PathLike, *, model: str, state_dict: dict, config: dict,
+                    preprocess: dict, **extra: Any) -> None:
+    """Write a checkpoint atomically (temporary name, then rename)."""
+    payload = {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "model": model,
+        "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
+        "config": config, "preprocess": preprocess, "code_version": code_version(), **extra,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(path: str | os.PathLike, expect_model: str | None = None) -> dict:
+    """Load a checkpoint with `weights_only=True` and check that it is one of ours (and of `expect_model`)."""
+    path = Path(path)
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such checkpoint") from None
+    except Exception as exc:  # noqa: BLE001 - every failure becomes one clear line
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: not a loadable weights-only checkpoint ({reason})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a {FORMAT} checkpoint")
+    missing = [k for k in REQUIRED if k not in ckpt]
+    if missing:
+        raise CheckpointError(f"{path}: checkpoint lacks {', '.join(missing)}")
+    if ckpt["format_version"] != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format version {ckpt['format_version']} is incompatible with {FORMAT_VERSION}")
+    if expect_model is not None and ckpt["model"] != expect_model:
+        raise CheckpointError(f"{path}: checkpoint is of model {ckpt['model']!r}, expected {expect_model!r}")
+    return ckpt

@@ -1,0 +1,1 @@
+"""Reading clip stores and manifests into model inputs."""

@@ -1,0 +1,179 @@
+# Helpers and input functions shared by every rule family.
+import sys
+from pathlib import Path
+
+sys.path.insert(0, workflow.basedir)
+
+from pipeline.config import DATASETS, SEQUENCE_MODELS, as_json, effective_config, n_shards, visible_gpus
+from pipeline.io import shard_of
+from snakemake.settings.types import DeploymentMethod
+
+# The config the stages see: `demo.overrides` merged in when the demo is enabled, validated again.
+CFG = effective_config(config)
+validate(CFG, "../schemas/config.schema.yaml")
+
+R = CFG["results"]
+# Under `--sdm conda` each rule runs the `python` of its environment; otherwise this interpreter.
+PY = "python" if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method else sys.executable
+DEMO = CFG["demo"]["enabled"]
+DATASETS_ON = [d for d in DATASETS if d in CFG["datasets"]]
+MODELS = CFG["models"]
+CONDITIONS = list(CFG["conditions"])
+PREP = CFG["preprocess"]
+GPUS = visible_gpus()
+
+
+wildcard_constraints:
+    dataset="|".join(DATASETS),
+    shard=r"\d{3}",
+    model="|".join(MODELS),
+    condition="|".join(CONDITIONS),
+    testset="|".join(DATASETS),
+
+
+def code(*parts):
+    """Source files of the package parts a rule runs, declared as inputs: editing them reruns the rule."""
+    files = []
+    for part in parts:
+        path = Path(workflow.basedir, "pipeline", part)
+        found = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+        files += [str(f.relative_to(workflow.basedir)) for f in found]
+    return files
+
+
+def log_path(rule, name):
+    return f"{R}/logs/{rule}/{name}.log"
+
+
+def bench_path(rule, name):
+    return f"{R}/benchmarks/{rule}/{name}.tsv"
+
+
+# ---- datasets and shards -------------------------------------------------------------------
+
+_LISTINGS = {}
+
+
+def listing(dataset):
+    """The dataset's videos (listed once per Snakemake run; after the demo data exist when it is on)."""
+    if DEMO:
+        checkpoints.demo_data.get()
+    if dataset not in _LISTINGS:
+        from pipeline.datasets import list_videos
+
+        _LISTINGS[dataset] = list_videos(dataset, CFG["datasets"][dataset])
+    return _LISTINGS[dataset]
+
+
+_SHARDS = {}
+
+
+def shard_videos(wildcards):
+    """Video files of one shard: membership depends only on each video's id."""
+    key = wildcards.dataset
+    if key not in _SHARDS:
+        n = n_shards(CFG, key)
+        groups = {}
+        for ref in listing(key).videos:
+            groups.setdefault(shard_of(ref.video_id, n), []).append(str(ref.path))
+        _SHARDS[key] = groups
+    return sorted(_SHARDS[key].get(int(wildcards.shard), []))
+
+
+def shard_ids(dataset):
+    return [f"{k:03d}" for k in range(n_shards(CFG, dataset))]
+
+
+def dataset_root(dataset):
+    return CFG["datasets"][dataset]["root"]
+
+
+def crop_summaries(dataset):
+    return expand(f"{R}/preprocess/{dataset}/crops/shard{{shard}}.csv", shard=shard_ids(dataset))
+
+
+def crop_stores(dataset):
+    return expand(f"{R}/preprocess/{dataset}/crops/shard{{shard}}.h5", shard=shard_ids(dataset))
+
+
+def shard_reports(dataset):
+    return expand(
+        f"{R}/preprocess/{dataset}/reports/{{stage}}/shard{{shard}}.csv",
+        stage=["sample", "detect", "crop"],
+        shard=shard_ids(dataset),
+    )
+
+
+# ---- experiments -----------------------------------------------------------------------------
+
+
+def train_runs():
+    """(dataset, condition, model) of every training job: FF++ for every condition, DFDC for `all`."""
+    runs = []
+    if "ffpp" in DATASETS_ON:
+        runs += [("ffpp", c, m) for c in CONDITIONS for m in MODELS]
+    if "dfdc" in DATASETS_ON:
+        runs += [("dfdc", "all", m) for m in MODELS]
+    return runs
+
+
+def eval_runs():
+    """(dataset, condition, model, testset) of every evaluation job."""
+    runs = []
+    for dataset, condition, model in train_runs():
+        runs.append((dataset, condition, model, dataset))
+        if dataset == "ffpp" and condition == "all":
+            runs += [(dataset, condition, model, t) for t in ("deeperforensics", "celebdf") if t in DATASETS_ON]
+    return runs
+
+
+def checkpoint_path(dataset, condition, model):
+    return f"{R}/train/{dataset}/{condition}/{model}/model.pt"
+
+
+def test_manifest(testset, condition):
+    """FF++ test sets keep every method for every condition; other test sets have the condition `all`."""
+    return f"{R}/manifests/{testset}/{condition if testset == 'ffpp' else 'all'}/test.csv"
+
+
+def eval_metrics():
+    return [
+        f"{R}/eval/{d}/{c}/{m}/{t}.metrics.csv" for d, c, m, t in eval_runs()
+    ] + perturbation_metrics()
+
+
+def perturbation_metrics():
+    if "dfdc" not in DATASETS_ON:
+        return []
+    models = [m for m in CFG["evaluate"]["perturbation"]["models"] if m in MODELS]
+    return [f"{R}/eval/dfdc/all/{m}/dfdc_perturb.metrics.csv" for m in models]
+
+
+def figure_targets():
+    targets = []
+    if "ffpp" in DATASETS_ON:
+        targets.append(f"{R}/figures/figure4_tsne.png")
+    if gradcam_run() is not None:
+        targets.append(f"{R}/figures/figure5_gradcam.png")
+    return targets
+
+
+def gradcam_run():
+    """The 3D model shown in Figure 5: trained on DFDC as in the paper, else on FF++."""
+    model = CFG["evaluate"]["gradcam"]["model"]
+    if model not in MODELS:
+        return None
+    for dataset in ("dfdc", "ffpp"):
+        if dataset in DATASETS_ON:
+            return dataset, "all", model
+    return None
+
+
+def all_targets():
+    return (
+        [f"{R}/preprocess/{d}/report.csv" for d in DATASETS_ON]
+        + [f"{R}/manifests/{d}/counts.csv" for d in DATASETS_ON]
+        + [f"{R}/train/{d}/{c}/{m}/loss.png" for d, c, m in train_runs()]
+        + [f"{R}/metrics.csv", f"{R}/tables/tables.md"]
+        + figure_targets()
+    )

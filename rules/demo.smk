@@ -1,0 +1,20 @@
+# The embedded synthetic demo datasets (first rule of the default workflow).
+
+if DEMO:
+
+    checkpoint demo_data:
+        input:
+            code=code("demo", "io.py"),
+        output:
+            directory(CFG["demo"]["root"]),
+        params:
+            p=as_json({k: v for k, v in CFG["demo"].items() if k not in ("enabled", "root", "overrides")}),
+        log:
+            log_path("demo_data", "demo"),
+        benchmark:
+            bench_path("demo_data", "demo")
+        threads: 2
+        conda:
+            "../envs/demo.yaml"
+        shell:
+            "{PY} -m pipeline demo --out {output:q} --params {params.p:q} > {log:q} 2>&1"

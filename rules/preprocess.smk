@@ -1,0 +1,108 @@
+# Preprocessing, one job per dataset shard and stage: sample -> detect -> crop; then a per-dataset report.
+# Stage parameters are config slices, so changing one reruns only the stages that use it.
+
+SAMPLE_PARAMS = as_json({"fps": PREP["fps"], "strict": PREP["strict"]})
+DETECT_PARAMS = as_json(
+    {k: PREP[k] for k in ("detector", "landmarks", "detect_max_side", "upsample", "strict")}
+)
+CROP_PARAMS = as_json(
+    {k: PREP[k] for k in ("size_outlier_threshold", "margin", "crop_size", "jpeg_quality", "min_frames", "strict")}
+)
+PRE = f"{R}/preprocess/{{dataset}}"
+
+
+rule sample_frames:
+    input:
+        videos=shard_videos,
+        code=code("preprocess", "io.py"),
+    output:
+        index=f"{PRE}/index/shard{{shard}}.json",
+        report=f"{PRE}/reports/sample/shard{{shard}}.csv",
+    params:
+        root=lambda wc: dataset_root(wc.dataset),
+        p=SAMPLE_PARAMS,
+    log:
+        log_path("sample_frames", "{dataset}/shard{shard}"),
+    benchmark:
+        bench_path("sample_frames", "{dataset}/shard{shard}")
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=120,
+    conda:
+        "../envs/preprocess.yaml"
+    shell:
+        "{PY} -m pipeline sample --root {params.root:q} --out {output.index:q} --report {output.report:q}"
+        " --params {params.p:q} {input.videos:q} > {log:q} 2>&1"
+
+
+rule detect_faces:
+    input:
+        videos=shard_videos,
+        index=f"{PRE}/index/shard{{shard}}.json",
+        code=code("preprocess", "io.py"),
+    output:
+        detections=f"{PRE}/detections/shard{{shard}}.h5",
+        report=f"{PRE}/reports/detect/shard{{shard}}.csv",
+    params:
+        p=DETECT_PARAMS,
+    log:
+        log_path("detect_faces", "{dataset}/shard{shard}"),
+    benchmark:
+        bench_path("detect_faces", "{dataset}/shard{shard}")
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=720,
+    conda:
+        "../envs/preprocess.yaml"
+    shell:
+        "{PY} -m pipeline detect --index {input.index:q} --out {output.detections:q} --report {output.report:q}"
+        " --params {params.p:q} > {log:q} 2>&1"
+
+
+rule crop_faces:
+    input:
+        videos=shard_videos,
+        index=f"{PRE}/index/shard{{shard}}.json",
+        detections=f"{PRE}/detections/shard{{shard}}.h5",
+        code=code("preprocess", "io.py", "store.py"),
+    output:
+        store=f"{PRE}/crops/shard{{shard}}.h5",
+        summary=f"{PRE}/crops/shard{{shard}}.csv",
+        report=f"{PRE}/reports/crop/shard{{shard}}.csv",
+    params:
+        p=CROP_PARAMS,
+    log:
+        log_path("crop_faces", "{dataset}/shard{shard}"),
+    benchmark:
+        bench_path("crop_faces", "{dataset}/shard{shard}")
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    conda:
+        "../envs/preprocess.yaml"
+    shell:
+        "{PY} -m pipeline crop --index {input.index:q} --detections {input.detections:q} --out {output.store:q}"
+        " --summary {output.summary:q} --report {output.report:q} --params {params.p:q} > {log:q} 2>&1"
+
+
+rule preprocess_report:
+    input:
+        reports=lambda wc: shard_reports(wc.dataset),
+        code=code("preprocess/report.py"),
+    output:
+        report(
+            f"{PRE}/report.csv",
+            caption="../report/preprocess_report.rst",
+            category="Preprocessing",
+            labels={"dataset": "{dataset}"},
+        ),
+    log:
+        log_path("preprocess_report", "{dataset}"),
+    localrule: True
+    conda:
+        "../envs/preprocess.yaml"
+    shell:
+        "{PY} -m pipeline report --out {output:q} {input.reports:q} > {log:q} 2>&1"

@@ -1,0 +1,72 @@
+# One training job per dataset x condition x model; sequence models start from the EfficientNet-B3
+# checkpoint of their dataset and condition. Resume state lives outside the declared outputs.
+
+
+def train_inputs(wildcards):
+    inputs = {
+        "train": f"{R}/manifests/{wildcards.dataset}/{wildcards.condition}/train.csv",
+        "val": f"{R}/manifests/{wildcards.dataset}/{wildcards.condition}/val.csv",
+    }
+    if wildcards.model in SEQUENCE_MODELS:
+        inputs["init"] = checkpoint_path(wildcards.dataset, wildcards.condition, "efficientnet_b3")
+    return inputs
+
+
+def train_params(wildcards):
+    return as_json(
+        {
+            "hparams": CFG["hparams"][wildcards.model],
+            "train": CFG["train"],
+            "pretrained": CFG.get("pretrained", {}).get(wildcards.model, ""),
+            "preprocess": PREP,
+        }
+    )
+
+
+def init_arg(wildcards, input):
+    return f"--init '{input.init}'" if "init" in input.keys() else ""
+
+
+TRAIN_DIR = f"{R}/train/{{dataset}}/{{condition}}/{{model}}"
+
+
+rule train_model:
+    input:
+        unpack(train_inputs),
+        code=code("train", "data", "models", "checkpoint.py", "store.py", "io.py"),
+    output:
+        model=f"{TRAIN_DIR}/model.pt",
+        metrics=report(
+            f"{TRAIN_DIR}/metrics.csv",
+            caption="../report/train_metrics.rst",
+            category="Training",
+            labels={"dataset": "{dataset}", "condition": "{condition}", "model": "{model}", "file": "metrics"},
+        ),
+        curve=report(
+            f"{TRAIN_DIR}/loss.png",
+            caption="../report/train_curve.rst",
+            category="Training",
+            labels={"dataset": "{dataset}", "condition": "{condition}", "model": "{model}", "file": "loss curve"},
+        ),
+        meta=f"{TRAIN_DIR}/meta.json",
+    params:
+        p=train_params,
+        init=init_arg,
+        outdir=TRAIN_DIR,
+        state=f"{R}/state/train/{{dataset}}/{{condition}}/{{model}}",
+        manifests=f"{R}/manifests/{{dataset}}/{{condition}}",
+    log:
+        log_path("train_model", "{dataset}/{condition}/{model}"),
+    benchmark:
+        bench_path("train_model", "{dataset}/{condition}/{model}")
+    threads: CFG["train"]["threads"]
+    resources:
+        gpu=1 if GPUS else 0,
+        mem_mb=CFG["train"]["mem_mb"],
+        runtime=CFG["train"]["runtime"],
+    conda:
+        "../envs/torch.yaml"
+    shell:
+        "{PY} -m pipeline train --model {wildcards.model} --dataset {wildcards.dataset}"
+        " --condition {wildcards.condition} --manifests {params.manifests:q} --out {params.outdir:q}"
+        " --state {params.state:q} --params {params.p:q} {params.init} > {log:q} 2>&1"
