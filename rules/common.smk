@@ -5,6 +5,8 @@ from pathlib import Path
 sys.path.insert(0, workflow.basedir)
 
 from pipeline.config import DATASETS, SEQUENCE_MODELS, as_json, effective_config, n_shards, visible_gpus
+from pipeline.__main__ import COMMANDS
+from pipeline.codedeps import module_files
 from pipeline.io import shard_of
 from snakemake.settings.types import DeploymentMethod
 
@@ -31,14 +33,9 @@ wildcard_constraints:
     testset="|".join(DATASETS),
 
 
-def code(*parts):
-    """Source files of the package parts a rule runs, declared as inputs: editing them reruns the rule."""
-    files = []
-    for part in parts:
-        path = Path(workflow.basedir, "pipeline", part)
-        found = sorted(path.rglob("*.py")) if path.is_dir() else [path]
-        files += [str(f.relative_to(workflow.basedir)) for f in found]
-    return files
+def code(command):
+    """Package files a `python -m pipeline COMMAND` imports, declared as inputs: editing them reruns the rule."""
+    return module_files(workflow.basedir, COMMANDS[command][0])
 
 
 def log_path(rule, name):

@@ -4,7 +4,7 @@ if DEMO:
 
     checkpoint demo_data:
         input:
-            code=code("demo", "io.py"),
+            code=code("demo"),
         output:
             directory(CFG["demo"]["root"]),
         params:

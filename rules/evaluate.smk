@@ -2,7 +2,6 @@
 # Figures 4 and 5; all metric files collected into one tidy table.
 
 EVAL_DIR = f"{R}/eval/{{dataset}}/{{condition}}/{{model}}"
-EVAL_CODE = code("evaluate", "data", "models", "checkpoint.py", "store.py")
 
 
 def eval_params(wildcards):
@@ -14,7 +13,7 @@ rule evaluate_model:
     input:
         checkpoint=f"{R}/train/{{dataset}}/{{condition}}/{{model}}/model.pt",
         manifest=lambda wc: test_manifest(wc.testset, wc.condition),
-        code=EVAL_CODE,
+        code=code("evaluate"),
     output:
         predictions=f"{EVAL_DIR}/{{testset}}.predictions.csv",
         metrics=f"{EVAL_DIR}/{{testset}}.metrics.csv",
@@ -42,7 +41,7 @@ rule perturbation:
     input:
         checkpoint=f"{R}/train/dfdc/all/{{model}}/model.pt",
         manifest=f"{R}/manifests/dfdc/all/test.csv",
-        code=EVAL_CODE,
+        code=code("perturb"),
     output:
         predictions=f"{R}/eval/dfdc/all/{{model}}/dfdc_perturb.predictions.csv",
         metrics=f"{R}/eval/dfdc/all/{{model}}/dfdc_perturb.metrics.csv",
@@ -68,7 +67,7 @@ rule perturbation:
 rule collect_metrics:
     input:
         metrics=eval_metrics(),
-        code=code("evaluate/collect.py"),
+        code=code("collect"),
     output:
         report(f"{R}/metrics.csv", caption="../report/metrics.rst", category="Metrics"),
     log:
@@ -84,7 +83,7 @@ rule tsne_figure:
     input:
         checkpoints=[checkpoint_path("ffpp", "all", m) for m in MODELS],
         manifest=f"{R}/manifests/ffpp/all/test.csv",
-        code=code("figures/tsne.py", "evaluate", "data", "models", "checkpoint.py", "store.py"),
+        code=code("tsne"),
     output:
         figure=report(f"{R}/figures/figure4_tsne.png", caption="../report/figure4.rst", category="Figures"),
         coords=f"{R}/figures/figure4_tsne.csv",
@@ -114,7 +113,7 @@ def gradcam_input(wildcards):
 rule gradcam_figure:
     input:
         unpack(gradcam_input),
-        code=code("figures/gradcam.py", "evaluate", "data", "models", "checkpoint.py", "store.py"),
+        code=code("gradcam"),
     output:
         report(f"{R}/figures/figure5_gradcam.png", caption="../report/figure5.rst", category="Figures"),
     params:

@@ -23,7 +23,7 @@ for _dataset in DATASETS_ON:
             stores=crop_stores(_dataset),
             real_summaries=crop_summaries(_real) if _real else [],
             real_stores=crop_stores(_real) if _real else [],
-            code=code("manifests.py", "datasets", "io.py"),
+            code=code("manifests"),
         output:
             manifest_outputs(_dataset),
             counts=f"{R}/manifests/{_dataset}/counts.csv",

@@ -14,7 +14,7 @@ PRE = f"{R}/preprocess/{{dataset}}"
 rule sample_frames:
     input:
         videos=shard_videos,
-        code=code("preprocess", "io.py"),
+        code=code("sample"),
     output:
         index=f"{PRE}/index/shard{{shard}}.json",
         report=f"{PRE}/reports/sample/shard{{shard}}.csv",
@@ -40,7 +40,7 @@ rule detect_faces:
     input:
         videos=shard_videos,
         index=f"{PRE}/index/shard{{shard}}.json",
-        code=code("preprocess", "io.py"),
+        code=code("detect"),
     output:
         detections=f"{PRE}/detections/shard{{shard}}.h5",
         report=f"{PRE}/reports/detect/shard{{shard}}.csv",
@@ -66,7 +66,7 @@ rule crop_faces:
         videos=shard_videos,
         index=f"{PRE}/index/shard{{shard}}.json",
         detections=f"{PRE}/detections/shard{{shard}}.h5",
-        code=code("preprocess", "io.py", "store.py"),
+        code=code("crop"),
     output:
         store=f"{PRE}/crops/shard{{shard}}.h5",
         summary=f"{PRE}/crops/shard{{shard}}.csv",
@@ -91,7 +91,7 @@ rule crop_faces:
 rule preprocess_report:
     input:
         reports=lambda wc: shard_reports(wc.dataset),
-        code=code("preprocess/report.py"),
+        code=code("report"),
     output:
         report(
             f"{PRE}/report.csv",

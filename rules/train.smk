@@ -33,7 +33,7 @@ TRAIN_DIR = f"{R}/train/{{dataset}}/{{condition}}/{{model}}"
 rule train_model:
     input:
         unpack(train_inputs),
-        code=code("train", "data", "models", "checkpoint.py", "store.py", "io.py"),
+        code=code("train"),
     output:
         model=f"{TRAIN_DIR}/model.pt",
         metrics=report(

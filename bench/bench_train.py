@@ -1,0 +1,93 @@
+"""Training-step throughput per model: clips (or images) per second for forward + backward + Adam step.
+
+Runs `pipeline.train.loop.train_step` on random uint8 batches (normalised as in training) at the demo
+input size (64) and at each model's paper size (299 Xception, 224 the others), with the batch sizes
+of `workflow_config.yaml` (`hparams`). On CPU a paper-size video step takes tens of seconds: keep
+`--steps` small there.
+
+    python bench/bench_train.py [--models r3d_18 ...] [--sizes 64 paper] [--steps 3] [--threads 2]
+Writes bench/out/train.json and bench/out/train.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+import yaml  # noqa: E402
+
+from pipeline.models import build_model, list_models  # noqa: E402
+from pipeline.train.cli import select_device  # noqa: E402
+from pipeline.train.loop import Runtime, seed_everything, train_step  # noqa: E402
+
+OUT = Path(__file__).parent / "out"
+
+
+def bench_model(name: str, size: int | None, batch_size: int, steps: int, clip_len: int,
+                device: torch.device) -> dict:
+    seed_everything(0, 0)
+    model, _ = build_model(name, image_size=size, pretrained="none")
+    spec = model.spec
+    video = spec.kind != "image"
+    rt = Runtime(device, tuple(spec.mean), tuple(spec.std), channels_last=device.type == "cuda" and not video)
+    model.to(device).train()
+    if rt.channels_last:
+        model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-5)
+    shape = (batch_size, 3, clip_len, spec.input_size, spec.input_size) if video else \
+        (batch_size, 3, spec.input_size, spec.input_size)
+    x = torch.randint(0, 256, shape, dtype=torch.uint8)
+    y = torch.arange(batch_size, dtype=torch.float32) % 2
+    train_step(model, *rt.prepare(x, y), optimizer, rt)  # warm-up (allocations, cudnn autotuning)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(steps):
+        train_step(model, *rt.prepare(x, y), optimizer, rt)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    per_step = (time.perf_counter() - start) / steps
+    return {"model": name, "kind": spec.kind, "input_size": spec.input_size, "batch_size": batch_size,
+            "clip_len": clip_len if video else 1, "steps": steps, "seconds_per_step": per_step,
+            "samples_per_s": batch_size / per_step, "frames_per_s": batch_size * (clip_len if video else 1) / per_step}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", nargs="*", default=None, help="default: every registered model")
+    ap.add_argument("--sizes", nargs="*", default=["64", "paper"], help="input sizes; 'paper' = the model's own")
+    ap.add_argument("--steps", type=int, default=3, help="timed steps after one warm-up step")
+    ap.add_argument("--batch-size", type=int, default=None, help="default: hparams of workflow_config.yaml")
+    ap.add_argument("--clip-len", type=int, default=16)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    hparams = yaml.safe_load((ROOT / "workflow_config.yaml").read_text())["hparams"]
+    device = select_device(args.threads)
+    rows = []
+    for name in args.models or list_models():
+        for size in args.sizes:
+            row = bench_model(name, None if size == "paper" else int(size),
+                              args.batch_size or hparams[name]["batch_size"], args.steps, args.clip_len, device)
+            rows.append(row)
+            print(f"{name:22s} {row['input_size']:4d}px  batch {row['batch_size']}  "
+                  f"{row['seconds_per_step']:.2f} s/step  {row['samples_per_s']:.2f} samples/s", flush=True)
+    OUT.mkdir(exist_ok=True)
+    info = {"device": str(device), "threads": torch.get_num_threads(), "host": platform.node(), "cpus": os.cpu_count()}
+    (OUT / "train.json").write_text(json.dumps({**info, "results": rows}, indent=2) + "\n")
+    lines = [f"# Training-step throughput ({info['device']}, {info['threads']} threads, {info['host']})", "",
+             "| model | input | batch | s/step | samples/s | frames/s |", "|---|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['model']} | {r['input_size']} | {r['batch_size']}x{r['clip_len']} | {r['seconds_per_step']:.2f} "
+              f"| {r['samples_per_s']:.2f} | {r['frames_per_s']:.1f} |" for r in rows]
+    (OUT / "train.md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()

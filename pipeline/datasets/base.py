@@ -1,0 +1,174 @@
+"""What a listed video is, and the path checks every dataset lister shares.
+
+Standard library only: the Snakefile imports this while building its DAG.
+"""
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SPLITS = ("train", "val", "test")
+REAL, FAKE = 0, 1
+STAGE = "list"
+
+
+@dataclass(frozen=True)
+class VideoRef:
+    """One video. `video_id` is its POSIX path relative to the dataset root, the same on every machine."""
+
+    video_id: str
+    path: Path
+    label: int = REAL  # 1 = fake, 0 = real
+    method: str = "real"  # "real" or the fake method's name
+    group: str = ""  # source folder (DFDC part, FF++ method or `youtube`, Celeb-DF subfolder): varies batches
+    split: str = ""  # train | val | test
+
+
+@dataclass(frozen=True)
+class Problem:
+    """An input that was left out, and why (one row of a `video,stage,reason` report)."""
+
+    video: str
+    stage: str
+    reason: str
+
+
+@dataclass
+class Listing:
+    """The usable videos of a dataset (sorted by id) and the problems met while listing it."""
+
+    videos: list[VideoRef] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def safe_join(root: str | os.PathLike, relpath: str) -> Path | None:
+    """The resolved path of `relpath` under `root`, or None if it resolves outside `root`.
+
+    Refuses absolute paths, `..` escapes and symlinks pointing out: paths in metadata and list
+    files are not ours, and must not make the pipeline read (or report on) arbitrary files.
+    """
+    if not relpath or os.path.isabs(relpath):
+        return None
+    base = os.path.realpath(root)
+    target = os.path.realpath(os.path.join(base, relpath))
+    return Path(target) if os.path.commonpath([base, target]) == base else None
+
+
+class FileIndex:
+    """Answers whether listed relative paths name usable files, scanning each folder once.
+
+    One `os.scandir` per folder replaces a `stat` per video, which matters for the 120k DFDC
+    videos on network file systems; only symlinks cost an extra `realpath`.
+    """
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+        self._folders: dict[str, tuple[Path, dict[str, os.DirEntry]] | str] = {}
+
+    def locate(self, relpath: str, within: str = "") -> tuple[str, Path] | str:
+        """`(video_id, path)` of `within/relpath`, or the reason it is not usable.
+
+        `within` (a folder relative to the root) confines `relpath`: a DFDC metadata entry may not
+        name a file of another part folder.
+        """
+        if not relpath or os.path.isabs(relpath):
+            return "absolute or empty path"
+        video_id = posixpath.normpath(posixpath.join(within, relpath))
+        prefix = within.rstrip("/") + "/" if within else ""
+        if video_id == ".." or video_id.startswith("../") or not video_id.startswith(prefix):
+            return f"path escapes {within or 'the dataset root'}"
+        folder, name = posixpath.split(video_id)
+        scanned = self._scan(folder)
+        if isinstance(scanned, str):
+            return scanned
+        real_folder, entries = scanned
+        entry = entries.get(name)
+        if entry is None:
+            return "file not found"
+        if entry.is_symlink():
+            target = safe_join(self.root, video_id)
+            if target is None:
+                return "symlink escapes the dataset root"
+            if not target.is_file():
+                return "file not found (broken symlink or not a file)"
+        elif not entry.is_file(follow_symlinks=False):
+            return "not a regular file"
+        return video_id, real_folder / name
+
+    def _scan(self, folder: str) -> tuple[Path, dict[str, os.DirEntry]] | str:
+        if folder not in self._folders:
+            real = safe_join(self.root, folder or ".")
+            if real is None:
+                self._folders[folder] = f"folder {folder} escapes the dataset root"
+            else:
+                try:
+                    with os.scandir(real) as it:
+                        self._folders[folder] = (real, {entry.name: entry for entry in it})
+                except (FileNotFoundError, NotADirectoryError):
+                    self._folders[folder] = f"file not found (no folder {folder or '.'})"
+                except OSError as err:
+                    self._folders[folder] = f"cannot read folder {folder or '.'}: {err.strerror}"
+        return self._folders[folder]
+
+
+class ListingBuilder:
+    """Collects the videos and problems of one dataset: the code the four listers share."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+        self.index = FileIndex(root)
+        self._videos: dict[str, VideoRef] = {}
+        self._problems: list[Problem] = []
+
+    def problem(self, video: str, reason: str) -> None:
+        self._problems.append(Problem(video, STAGE, reason))
+
+    def add(self, relpath: str, source: str, *, within: str = "", label: int, method: str, group: str,
+            split: str) -> None:
+        """List `within/relpath`, or record a problem naming `source` (the file and entry it came from)."""
+        found = self.index.locate(relpath, within)
+        if isinstance(found, str):
+            self.problem(posixpath.join(within, relpath), f"{source}: {found}")
+            return
+        video_id, path = found
+        previous = self._videos.get(video_id)
+        if previous is None:
+            self._videos[video_id] = VideoRef(video_id, path, label, method, group, split)
+        elif previous.split != split:
+            self.problem(video_id, f"{source}: already listed in the {previous.split} split, kept there")
+
+    def read_json(self, relpath: str) -> object | None:
+        """The parsed JSON file `relpath`, or None after recording why it is unusable."""
+        text = self._read(relpath)
+        if text is None:
+            return None
+        try:
+            return json.loads(text)
+        except ValueError as err:
+            self.problem(relpath, f"malformed JSON: {err}")
+            return None
+
+    def read_lines(self, relpath: str) -> list[tuple[int, str]]:
+        """`(line number, stripped text)` of the non-blank lines of `relpath` (none if unreadable)."""
+        text = self._read(relpath)
+        lines = enumerate(text.splitlines(), 1) if text is not None else ()
+        return [(number, line.strip()) for number, line in lines if line.strip()]
+
+    def _read(self, relpath: str) -> str | None:
+        path = safe_join(self.root, relpath)
+        if path is None:
+            self.problem(relpath, "path escapes the dataset root")
+            return None
+        try:
+            return path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            self.problem(relpath, "file not found")
+        except (OSError, UnicodeDecodeError) as err:
+            self.problem(relpath, f"unreadable: {err}")
+        return None
+
+    def finish(self) -> Listing:
+        return Listing(sorted(self._videos.values(), key=lambda v: v.video_id), list(self._problems))

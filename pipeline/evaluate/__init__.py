@@ -1,0 +1,1 @@
+"""Evaluation: video-level inference, metrics, the perturbation experiment and metric collection."""

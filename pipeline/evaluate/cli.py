@@ -1,0 +1,44 @@
+"""`evaluate`: score a test set with a trained model; write per-video predictions and tidy metrics."""
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict
+
+import pandas as pd
+
+from pipeline.evaluate.cliutils import add_gpu_argument, claim_device, parse_params, write_csv
+from pipeline.evaluate.inference import InferenceParams, load_model, predict_manifest
+from pipeline.evaluate.metrics import tidy, video_metrics
+
+
+def run_description(ckpt: dict, args: argparse.Namespace) -> dict:
+    """The tidy-table identity of a run: model, training dataset and condition, test set, pretraining."""
+    return {"model": ckpt["model"], "dataset": args.dataset, "condition": args.condition,
+            "testset": args.testset, "pretrained": bool(ckpt.get("pretrained", False))}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, help="trained model (model.pt)")
+    parser.add_argument("--manifest", required=True, help="test manifest CSV")
+    parser.add_argument("--testset", required=True, help="name of the test set (ffpp, dfdc, deeperforensics, celebdf)")
+    parser.add_argument("--dataset", required=True, help="dataset the model was trained on")
+    parser.add_argument("--condition", required=True, help="training condition (all, wo_DF, ...)")
+    parser.add_argument("--out-predictions", required=True, help="per-video predictions CSV")
+    parser.add_argument("--out-metrics", required=True, help="tidy metrics CSV")
+    parser.add_argument("--params", default="{}", help=f"JSON, keys of {asdict(InferenceParams())}")
+    add_gpu_argument(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    params = parse_params(InferenceParams, args.params)
+    claim_device(args)
+    model, ckpt = load_model(args.checkpoint)
+    manifest = pd.read_csv(args.manifest)
+    predictions = predict_manifest(model, manifest, params)
+    metrics = tidy(video_metrics(predictions, params.threshold), **run_description(ckpt, args))
+    write_csv(predictions, args.out_predictions)
+    write_csv(metrics, args.out_metrics)
+    overall = metrics.loc[(metrics["class"] == "overall") & (metrics["metric"] == "accuracy"), "value"]
+    print(f"{ckpt['model']} {args.dataset}/{args.condition} on {args.testset}: {len(predictions)} videos, "
+          f"overall accuracy {overall.iloc[0]:.4f}")
+    return 0

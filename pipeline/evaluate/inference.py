@@ -1,0 +1,199 @@
+"""Video-level inference (paper §4.1 "Inference", Appendix A.3).
+
+Image models score every frame of a video and average the fake probabilities. Video models
+(`sequence` and `3d`) slide a `clip_len`-frame window over all frames with a given stride (16 on FF++,
+2 on DFDC) and average the window probabilities; videos shorter than a window are looped. Units
+(frames or windows) of consecutive videos share batches, so short videos still fill a batch.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from pipeline.checkpoint import load_checkpoint
+from pipeline.data.transforms import loop_to_length, to_model_input
+from pipeline.store import ClipStore
+
+PREDICTION_COLUMNS = ["video_id", "label", "method", "probability", "n_windows"]
+
+
+@dataclass(frozen=True)
+class InferenceParams:
+    """`evaluate --params`: window stride for video models, decision threshold, units per forward pass."""
+
+    stride: int = 16
+    threshold: float = 0.5
+    batch_size: int = 8
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def load_model(path: str | os.PathLike, device: torch.device | None = None) -> tuple[nn.Module, dict]:
+    """Rebuild a trained model from its checkpoint (architecture from the registry, weights from the file)."""
+    from pipeline.models import build_model  # heavy import, only when a model is needed
+
+    ckpt = load_checkpoint(path)
+    image_size = (ckpt.get("config") or {}).get("train", {}).get("image_size")
+    model, _ = build_model(ckpt["model"], image_size=image_size, pretrained="none")
+    model.load_state_dict(ckpt["state_dict"])
+    return model.to(device or default_device()).eval(), ckpt
+
+
+def input_size(spec) -> int:
+    """Side length of a model's square input (`spec.input_size` may be an int or a shape)."""
+    size = spec.input_size
+    return int(size if isinstance(size, int) else size[-1])
+
+
+def is_video_model(spec) -> bool:
+    return spec.kind in ("sequence", "3d")
+
+
+def window_starts(n_frames: int, clip_len: int, stride: int) -> list[int]:
+    """Start frames of the sliding windows; a last window ends at the final frame so every frame is seen."""
+    if n_frames <= clip_len:
+        return [0]
+    starts = list(range(0, n_frames - clip_len + 1, stride))
+    if starts[-1] + clip_len < n_frames:
+        starts.append(n_frames - clip_len)
+    return starts
+
+
+def frame_tensor(frames: np.ndarray, spec) -> torch.Tensor:
+    """Stored crops (N, S, S, 3) uint8 -> normalised (N, 3, H, W) at the model's input size."""
+    return to_model_input(frames, input_size(spec), spec.mean, spec.std)
+
+
+def clip_indices(n_frames: int, start: int, clip_len: int) -> np.ndarray:
+    """Frame indices of one window; looped from the start when the video is shorter than a window."""
+    if n_frames < clip_len:
+        return loop_to_length(np.arange(n_frames), clip_len)
+    return np.arange(start, start + clip_len)
+
+
+def unit_indices(n_frames: int, spec, stride: int) -> list[np.ndarray]:
+    """Frame indices of each unit a model scores: one frame each for image models, one window each for
+    video models."""
+    if not is_video_model(spec):
+        return [np.array([i]) for i in range(n_frames)]
+    return [clip_indices(n_frames, s, spec.clip_len) for s in window_starts(n_frames, spec.clip_len, stride)]
+
+
+def video_units(frames: np.ndarray, spec, stride: int) -> torch.Tensor:
+    """What a model scores for one video: every frame (3, H, W) or every window (3, T, H, W), stacked."""
+    x = frame_tensor(frames, spec)
+    if not is_video_model(spec):
+        return x
+    return torch.stack([x[i].transpose(0, 1) for i in unit_indices(len(x), spec, stride)])
+
+
+def clip_units(clip: np.ndarray, spec) -> torch.Tensor:
+    """One fixed clip (T, S, S, 3) as model units: its T frames for image models, one window for video models."""
+    x = frame_tensor(clip, spec)
+    return x.transpose(0, 1).unsqueeze(0) if is_video_model(spec) else x
+
+
+def first_frames(store: ClipStore, key: str, length: int) -> np.ndarray:
+    """The first `length` frames of a video, looped when it has fewer (t-SNE, perturbation, Grad-CAM input)."""
+    idx = loop_to_length(np.arange(min(store.n_frames(key), length)), length)
+    return store.read(key, idx)
+
+
+def batched_means(fn: Callable[[torch.Tensor], torch.Tensor], units: Iterable[torch.Tensor], batch_size: int,
+                  device: torch.device) -> Iterator[tuple[torch.Tensor, int]]:
+    """Run `fn` over the units of many videos in shared batches; yield each video's mean output and unit count.
+
+    `units` yields one (U, ...) tensor per video; results come back in the same order, each as soon as
+    the video's last unit has been through the model.
+    """
+    sums: list[torch.Tensor | float] = []
+    counts: list[int] = []
+    remaining: list[int] = []
+    queue: list[torch.Tensor] = []
+    owners: list[int] = []
+    emitted = 0
+
+    def flush() -> None:
+        for row, owner in zip(forward(fn, torch.cat(queue), device), owners, strict=True):
+            sums[owner] = sums[owner] + row
+            remaining[owner] -= 1
+        queue.clear()
+        owners.clear()
+
+    for video in units:
+        if len(video) == 0:
+            raise ValueError("a video without frames cannot be scored")
+        sums.append(0.0)
+        counts.append(len(video))
+        remaining.append(len(video))
+        pos = 0
+        while pos < len(video):
+            chunk = video[pos:pos + batch_size - len(owners)]
+            queue.append(chunk)
+            owners.extend([len(sums) - 1] * len(chunk))
+            pos += len(chunk)
+            if len(owners) == batch_size:
+                flush()
+        while emitted < len(sums) and remaining[emitted] == 0:
+            yield sums[emitted] / counts[emitted], counts[emitted]
+            emitted += 1
+    if queue:
+        flush()
+    for i in range(emitted, len(sums)):
+        yield sums[i] / counts[i], counts[i]
+
+
+def forward(fn: Callable[[torch.Tensor], torch.Tensor], batch: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """One no-grad forward pass (bf16 autocast on CUDA); float32 results on the CPU."""
+    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        return fn(batch.to(device, non_blocking=True)).float().cpu()
+
+
+def probability_fn(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Fake probability per unit: the sigmoid of the logit, computed in float32."""
+    return lambda x: torch.sigmoid(model(x).float())
+
+
+def manifest_videos(manifest: pd.DataFrame) -> Iterator[tuple[ClipStore, pd.Series]]:
+    """Each manifest row with its (shared, lazily opened) clip store; stores are closed at the end."""
+    stores: dict[str, ClipStore] = {}
+    try:
+        for _, row in manifest.iterrows():
+            store = stores.setdefault(row["store"], ClipStore(row["store"]))
+            yield store, row
+    finally:
+        for store in stores.values():
+            store.close()
+
+
+def predict_manifest(model: nn.Module, manifest: pd.DataFrame, params: InferenceParams,
+                     device: torch.device | None = None) -> pd.DataFrame:
+    """Video-level fake probabilities for every video of a manifest (columns `PREDICTION_COLUMNS`)."""
+    device = device or next(model.parameters()).device
+    units = (video_units(store.read(row["key"]), model.spec, params.stride) for store, row in manifest_videos(manifest))
+    results = list(batched_means(probability_fn(model), units, params.batch_size, device))
+    return pd.DataFrame({
+        "video_id": manifest["video_id"].to_numpy(),
+        "label": manifest["label"].astype(int).to_numpy(),
+        "method": manifest["method"].to_numpy(),
+        "probability": [float(p) for p, _ in results],
+        "n_windows": [n for _, n in results],
+    }, columns=PREDICTION_COLUMNS)
+
+
+def clip_features(model: nn.Module, manifest: pd.DataFrame, length: int, batch_size: int = 8,
+                  device: torch.device | None = None) -> np.ndarray:
+    """Pre-classifier features of the first `length` frames of every video (§4.3): image models average
+    their per-frame descriptors, video models describe the clip with one vector. Returns (N, D)."""
+    device = device or next(model.parameters()).device
+    units = (clip_units(first_frames(store, row["key"], length), model.spec)
+             for store, row in manifest_videos(manifest))
+    return torch.stack([f for f, _ in batched_means(model.features, units, batch_size, device)]).numpy()

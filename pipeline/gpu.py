@@ -1,0 +1,141 @@
+"""Pin each GPU job of a workstation run to its own GPU with file locks.
+
+Snakemake's resource pool (`resources: gpu=N`, see `profiles/default/config.yaml`) guarantees that at
+most N GPU jobs run at once, but it does not tell a job *which* GPU to use: without help every job
+would start on GPU 0. `claim_gpu` picks a GPU that no other job holds, by taking an exclusive
+`fcntl.flock` on `<lock_dir>/gpu<i>.lock`, and exports `CUDA_VISIBLE_DEVICES=<i>` so that torch then
+sees exactly that one device (as `cuda:0`). The lock lives as long as the process: the kernel drops it
+when the process exits, however it exits (no stale locks after a crash or `kill -9`).
+
+It is a no-op when
+* the machine shows no GPU (CPU runs), or
+* a scheduler already chose the device: SLURM (and other batch systems) set `CUDA_VISIBLE_DEVICES`
+  to the job's allocation (`--gpus=1` -> one device), or the user pinned a single device by hand, or
+* it runs inside a batch job that was given no GPU.
+When `CUDA_VISIBLE_DEVICES` lists several devices (a user restricting a run to a subset, or Snakemake
+run locally inside a multi-GPU allocation), the job picks one of *those*.
+
+Locks are per machine: `lock_dir` must be node-local or used by one machine only (GPU 0 of two
+hosts are different GPUs; `flock` on a shared NFS folder could make them exclude each other).
+
+Call it before anything initialises CUDA (before the first `torch.cuda` call; importing torch is fine,
+CUDA initialises lazily, but calling it before `import torch` is the safe habit).
+Standard library only.
+"""
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+# Environment variables that mean "a batch scheduler allocated the GPUs of this job".
+SCHEDULER_VARS = ("SLURM_JOB_ID", "PBS_JOBID", "LSB_JOBID", "JOB_ID", "SGE_TASK_ID")
+
+# Open lock files of this process: kept referenced so the locks live until the process exits.
+_HELD: list[int] = []
+
+
+def count_gpus() -> int:
+    """Number of NVIDIA GPUs the driver shows (`nvidia-smi -L`), 0 without a driver or tool."""
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return 0
+    try:
+        out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=20, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    return sum(1 for line in out.splitlines() if line.startswith("GPU "))
+
+
+def _candidates(n_gpus: int | None) -> list[str] | None:
+    """Device names to choose from, or None when this process must not choose (the no-op cases).
+
+    * `CUDA_VISIBLE_DEVICES` set to one device (a SLURM `--gpus=1` job, a user's pin) or to "" -> None.
+    * `CUDA_VISIBLE_DEVICES` listing several devices (a multi-GPU allocation running Snakemake locally,
+      or a user restricting the run to a subset) -> choose among those.
+    * unset inside a batch job -> None (the scheduler gave this job no GPU).
+    * unset on a workstation -> every GPU `nvidia-smi` shows (or `n_gpus`).
+    """
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        devices = [d.strip() for d in env.split(",") if d.strip()]
+        return devices if len(devices) > 1 else None
+    if any(os.environ.get(v) for v in SCHEDULER_VARS):
+        return None
+    n = count_gpus() if n_gpus is None else n_gpus
+    return [str(i) for i in range(n)] if n > 0 else None
+
+
+def claim_gpu(
+    lock_dir: str | os.PathLike[str],
+    *,
+    n_gpus: int | None = None,
+    wait_s: float = 60.0,
+    poll_s: float = 0.5,
+) -> int | None:
+    """Lock a free GPU for this process and export `CUDA_VISIBLE_DEVICES`; return its index.
+
+    `lock_dir` holds one lock file per GPU (e.g. `<results>/.gpu_locks`; every concurrent job of a
+    machine must use the same folder, so prefer one folder per machine when several results folders
+    share GPUs). `n_gpus` overrides the `nvidia-smi` count (tests). When every GPU is locked (e.g. by a
+    second Snakemake run on the same machine), it polls for up to `wait_s` seconds, then shares the
+    GPU picked by the process id rather than failing (logged as a warning).
+
+    Returns the physical GPU index chosen (the position in `CUDA_VISIBLE_DEVICES` when that listed a
+    subset), or None when nothing was done (no GPU, or the device was already pinned).
+    """
+    devices = _candidates(n_gpus)
+    if devices is None:
+        return None
+    if "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        if getattr(torch.cuda, "is_initialized", lambda: False)():
+            log.warning("claim_gpu: CUDA is already initialised; CUDA_VISIBLE_DEVICES=%s comes too late",
+                        ",".join(devices))
+    folder = Path(lock_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + max(0.0, wait_s)
+    while True:
+        for position, device in enumerate(devices):
+            fd = os.open(folder / f"gpu{device}.lock", os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            _HELD.append(fd)  # released by the kernel when the process exits
+            os.environ["CUDA_VISIBLE_DEVICES"] = device
+            log.info("claim_gpu: using GPU %s (lock %s)", device, folder / f"gpu{device}.lock")
+            return _index(device, position)
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(poll_s)
+    position = os.getpid() % len(devices)
+    device = devices[position]
+    log.warning("claim_gpu: all %d GPUs are locked by other jobs; sharing GPU %s", len(devices), device)
+    os.environ["CUDA_VISIBLE_DEVICES"] = device
+    return _index(device, position)
+
+
+def _index(device: str, position: int) -> int:
+    """The device as an int when it is a plain index, else its position (UUID-style names)."""
+    return int(device) if device.isdigit() else position
+
+
+def release_gpus() -> None:
+    """Drop every GPU lock this process holds (normally unnecessary: process exit releases them)."""
+    while _HELD:
+        fd = _HELD.pop()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)

@@ -1,0 +1,85 @@
+"""The model registry: a name maps to a `ModelSpec` and a small builder function."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+from torch import nn
+
+from pipeline.models.pretrained import PretrainedInfo
+
+Kind = Literal["image", "sequence", "3d"]
+BuildFn = Callable[..., tuple[nn.Module, PretrainedInfo]]  # (spec, *, pretrained[, backbone]) -> (model, info)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the data pipeline must know about a model, plus the paper's parameter count (Table A.5).
+
+    `kind` fixes the input layout: "image" takes (B, 3, H, W) frames; "sequence" (CNN + RNN) and "3d"
+    take (B, 3, T, H, W) clips of `clip_len` frames. `input_size` is the square side H = W.
+    """
+
+    name: str
+    kind: Kind
+    input_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    clip_len: int
+    paper_params: float  # millions
+
+    def input_shape(self) -> tuple[int, ...]:
+        """One sample's shape: (3, H, W) for image models, (3, T, H, W) for video models."""
+        side = (self.input_size, self.input_size)
+        return (3, *side) if self.kind == "image" else (3, self.clip_len, *side)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    spec: ModelSpec
+    builder: BuildFn
+
+
+_REGISTRY: dict[str, _Entry] = {}
+
+
+def register(spec: ModelSpec) -> Callable[[BuildFn], BuildFn]:
+    """Decorator: register `builder(spec, *, pretrained, [backbone])` under `spec.name`."""
+    def decorator(builder: BuildFn) -> BuildFn:
+        if spec.name in _REGISTRY:
+            raise ValueError(f"model {spec.name!r} is registered twice")
+        _REGISTRY[spec.name] = _Entry(spec, builder)
+        return builder
+    return decorator
+
+
+def list_models() -> list[str]:
+    """Registered model names, in registration order (the paper's order: image, sequence, 3D)."""
+    return list(_REGISTRY)
+
+
+def get_spec(name: str, *, image_size: int | None = None) -> ModelSpec:
+    """The spec of a registered model without building it; `image_size` overrides `input_size`."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(_REGISTRY)}")
+    spec = _REGISTRY[name].spec
+    return spec if image_size is None else dataclasses.replace(spec, input_size=int(image_size))
+
+
+def build_model(name: str, *, image_size: int | None = None, pretrained: str | None = None,
+                backbone: dict | None = None) -> tuple[nn.Module, PretrainedInfo]:
+    """Build a registered detector with one output logit.
+
+    pretrained: None looks in the local weight caches (random init when nothing is there), a path loads
+    that file (an error when missing or unloadable), "none" forces random init.
+    backbone: for sequence models only, the `state_dict` of a trained `efficientnet_b3` detector, which
+    initialises the per-frame CNN (the paper's "newly pretrained" backbone).
+    """
+    spec = get_spec(name, image_size=image_size)
+    builder = _REGISTRY[name].builder
+    if backbone is None:
+        return builder(spec, pretrained=pretrained)
+    if spec.kind != "sequence":
+        raise ValueError(f"model {name!r} is not a sequence model and takes no backbone state_dict")
+    return builder(spec, pretrained=pretrained, backbone=backbone)

@@ -1,0 +1,204 @@
+"""Reading videos with PyAV: cheap timestamp probing, sampling by time, one-pass decoding of chosen frames.
+
+Frames are addressed by their presentation timestamp (`pts`, stream time base) everywhere, so the frames
+picked by `sample` are found again by `detect` and `crop` without trusting frame counts or frame rates
+(which are wrong for variable-frame-rate files). Sampling times are measured from the first frame,
+stored `times` are absolute (`pts * time_base`, equal to PyAV's `frame.time`).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+import av
+import numpy as np
+
+
+class VideoError(Exception):
+    """A video that cannot be used; the message is one line for the problem report."""
+
+
+@dataclass
+class VideoInfo:
+    """What `probe` learns about a video's first video stream without decoding it."""
+
+    time_base: Fraction
+    width: int
+    height: int
+    rotation: int  # counter-clockwise degrees of the display matrix (0, 90, 180, -90)
+    duration: float  # seconds
+    pts: list[int]  # presentation timestamps of every frame, sorted
+    warning: str | None = None  # the file is damaged but its first frames are usable
+
+
+def _open(path: str) -> av.container.InputContainer:
+    try:
+        return av.open(path, mode="r")
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as e:
+        raise VideoError(f"cannot open: {one_line(e)}") from e
+
+
+def _video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream:
+    if not container.streams.video:
+        raise VideoError("no video stream")
+    return container.streams.video[0]
+
+
+def one_line(error: BaseException) -> str:
+    """`Type: message` on a single line, for CSV reports and logs (FFmpeg errors without the file name)."""
+    text = error.strerror if isinstance(error, av.error.FFmpegError) else str(error)
+    text = " ".join(str(text).split())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def check_utf8(name: str) -> None:
+    """Refuse a file name that is not valid UTF-8 (Python keeps its bytes as surrogates): ids and paths
+    go into HDF5 attributes, CSV and JSON files as UTF-8 text."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise VideoError(f"file name is not valid UTF-8 (rename it): {ascii(name)}") from None
+
+
+def probe(path: str) -> VideoInfo:
+    """Timestamps of all frames from demuxed packets (no decoding but the first frame, for the rotation).
+
+    Falls back to a full decode pass when packets carry no pts. A damaged or truncated file keeps the
+    frames read so far and says so in `warning`; a video with no frame at all raises `VideoError`.
+    """
+    with _open(path) as container:
+        stream = _video_stream(container)
+        pts: list[int] = []
+        rotation: int | None = None
+        missing_pts = False
+        warning = None
+        n_packets = 0
+        try:
+            for packet in container.demux(stream):
+                if packet.size == 0:
+                    continue
+                n_packets += 1
+                if packet.is_discard:
+                    continue
+                if packet.pts is None:
+                    missing_pts = True
+                    break
+                pts.append(packet.pts)
+                if rotation is None:
+                    rotation = next((f.rotation for f in _decode_packet(stream, packet)), None)
+        except av.error.FFmpegError as e:
+            warning = f"damaged: demuxing stopped after {len(pts)} frames ({one_line(e)})"
+        if missing_pts:
+            container.seek(0)
+            pts, rotation = _decode_pts(container, stream)
+        if not pts:
+            raise VideoError("no video frames")
+        time_base = stream.time_base or Fraction(1, 1)
+        pts = sorted(set(pts))
+        if stream.duration:
+            duration = float(stream.duration * time_base)
+        elif container.duration:
+            duration = container.duration / av.time_base
+        else:
+            duration = float((pts[-1] - pts[0]) * time_base)
+        if warning is None and stream.frames > n_packets:
+            warning = f"truncated: {n_packets} of {stream.frames} frames present"
+        cc = stream.codec_context
+        return VideoInfo(time_base, cc.width, cc.height, rotation or 0, duration, pts, warning)
+
+
+def _decode_packet(stream: av.video.stream.VideoStream, packet: av.Packet) -> list[av.VideoFrame]:
+    try:
+        return stream.decode(packet)
+    except av.error.FFmpegError:
+        return []
+
+
+def _decode_pts(container: av.container.InputContainer, stream) -> tuple[list[int], int]:
+    """Fallback for streams without packet timestamps: decode everything and read frame pts."""
+    pts, rotation = [], 0
+    for packet in container.demux(stream):
+        for frame in _decode_packet(stream, packet):
+            if frame.pts is None:
+                raise VideoError("frames carry no presentation timestamps")
+            rotation = rotation or frame.rotation
+            pts.append(frame.pts)
+    return pts, rotation
+
+
+def pick_by_time(pts: Sequence[int], time_base: Fraction, fps: float) -> list[int]:
+    """Indices into sorted `pts` of the frames sampled at `fps`: for k = 0, 1, ... the first frame whose
+    time since the first frame is >= k / fps. Exact rational arithmetic; a frame is picked at most once,
+    so a video slower than `fps` yields each of its frames once instead of duplicates.
+    """
+    if not pts:
+        return []
+    rate = Fraction(fps).limit_denominator(1000)
+    picked, k = [], 0
+    for i, p in enumerate(pts):
+        position = (p - pts[0]) * time_base * rate  # time since the first frame, in sampling periods
+        if position >= k:
+            picked.append(i)
+            k = math.floor(position) + 1
+    return picked
+
+
+def upright(image: np.ndarray, rotation: int) -> np.ndarray:
+    """Apply a display-matrix rotation (counter-clockwise degrees) so the picture is shown as intended."""
+    k = round(rotation / 90) % 4
+    return np.ascontiguousarray(np.rot90(image, k)) if k else image
+
+
+def upright_size(width: int, height: int, rotation: int) -> tuple[int, int]:
+    """(width, height) of the frame after `upright`."""
+    return (height, width) if round(rotation / 90) % 2 else (width, height)
+
+
+class FrameReader:
+    """Decode one video once and yield `(index, frame)` for the frames whose pts are in `wanted`.
+
+    Stops as soon as every wanted frame was seen. Errors are caught per packet so a damaged file gives
+    the frames that decoded; afterwards `error` holds the first error message (or None) and `found` the
+    number of wanted frames yielded.
+    """
+
+    def __init__(self, path: str, wanted: Sequence[int]):
+        self.path = path
+        self.wanted = {int(p): i for i, p in enumerate(wanted)}
+        self.error: str | None = None
+        self.found = 0
+
+    def __iter__(self) -> Iterator[tuple[int, av.VideoFrame]]:
+        if not self.wanted:
+            return
+        with _open(self.path) as container:
+            stream = _video_stream(container)
+            stream.thread_type = "AUTO"
+            packets = container.demux(stream)
+            while self.found < len(self.wanted):
+                try:
+                    packet = next(packets)
+                except StopIteration:
+                    break
+                except av.error.FFmpegError as e:
+                    self.error = self.error or f"demuxing failed: {one_line(e)}"
+                    break
+                try:
+                    frames = stream.decode(packet)
+                except av.error.FFmpegError as e:
+                    self.error = self.error or f"decoding failed: {one_line(e)}"
+                    continue
+                for frame in frames:
+                    index = self.wanted.get(frame.pts)
+                    if index is not None:
+                        self.found += 1
+                        yield index, frame
+
+    def problem(self) -> str | None:
+        """One-line description when some wanted frames were not decoded, else None."""
+        if self.found == len(self.wanted):
+            return None
+        reason = f"incomplete decode: {self.found} of {len(self.wanted)} sampled frames decoded"
+        return f"{reason} ({self.error})" if self.error else reason

@@ -1,0 +1,46 @@
+"""Models tested on other data sets: Table 2 (DeeperForensics), Celeb-DF and DFDC (both beyond the paper)."""
+from __future__ import annotations
+
+from pipeline.tables.lookup import Metrics
+from pipeline.tables.names import CELEBDF, DEEPERFORENSICS, DFDC, FFPP, model_name
+from pipeline.tables.render import Table, frame_from_rows
+
+ALL = "all"
+
+
+def table2(metrics: Metrics) -> Table:
+    """FF++ all-methods models on DeeperForensics end-to-end fakes: accuracy of the (single) fake class."""
+    rows = {model_name(m): {"DeeperForensics": metrics.percent(m, FFPP, ALL, DEEPERFORENSICS, "fake")}
+            for m in metrics.models(FFPP, DEEPERFORENSICS, [ALL])}
+    return Table(
+        "table2",
+        "Table 2. Accuracy (%) on DeeperForensics-1.0 end-to-end fakes of the models trained on all FF++ methods.",
+        frame_from_rows(rows, "model", ["DeeperForensics"]), [metrics.pretrained_note(FFPP, DEEPERFORENSICS, [ALL])])
+
+
+def summary_table(metrics: Metrics, name: str, caption: str, dataset: str, testset: str) -> Table:
+    """Real, fake and overall accuracy (%), AUC (%) and log-loss of the `all` models of `dataset` on `testset`."""
+    rows = {}
+    for m in metrics.models(dataset, testset, [ALL]):
+        rows[model_name(m)] = {
+            "Real": metrics.percent(m, dataset, ALL, testset, "real"),
+            "Fake": metrics.percent(m, dataset, ALL, testset, "fake"),
+            "overall": metrics.percent(m, dataset, ALL, testset, "overall"),
+            "AUC": 100.0 * metrics.get(m, dataset, ALL, testset, "all", "auc"),
+            "log-loss": metrics.get(m, dataset, ALL, testset, "all", "logloss"),
+        }
+    columns = ["Real", "Fake", "overall", "AUC", "log-loss"]
+    return Table(name, caption, frame_from_rows(rows, "model", columns),
+                 [metrics.pretrained_note(dataset, testset, [ALL])])
+
+
+def table_celebdf(metrics: Metrics) -> Table:
+    return summary_table(metrics, "table_celebdf",
+                         "Celeb-DF (v2) test set, models trained on all FF++ methods: accuracy (%), video-level "
+                         "AUC (%) and log-loss (not in the paper).", FFPP, CELEBDF)
+
+
+def table_dfdc(metrics: Metrics) -> Table:
+    return summary_table(metrics, "table_dfdc",
+                         "DFDC test split, models trained on the DFDC train split: accuracy (%), video-level "
+                         "AUC (%) and log-loss (not in the paper).", DFDC, DFDC)

@@ -1,0 +1,73 @@
+"""The training configuration, built from the `--params` JSON of the `train` command."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+SCHEDULERS = ("plateau", "multistep")
+# `train` keys that do not change what a run computes epoch by epoch: a run resumes across changes to them
+# (e.g. more epochs, a longer patience, other worker counts or cluster resources).
+RESUMABLE_KEYS = ("epochs", "early_stop_patience", "num_workers", "threads", "mem_mb", "runtime")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters (Appendix A.4) and loop settings of one training run."""
+
+    lr: float
+    batch_size: int
+    weight_decay: float
+    seed: int = 0
+    epochs: int = 30
+    steps_per_epoch: int = 1000
+    val_steps: int = 200
+    early_stop_patience: int = 8
+    scheduler: str = "plateau"
+    scheduler_patience: int = 5
+    milestones: tuple[int, ...] = (10,)
+    gamma: float = 0.1
+    clip_len: int = 16
+    image_size: int | None = None
+    num_workers: int = 4
+    threads: int = 2
+    pretrained: str = ""
+    preprocess: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.scheduler not in SCHEDULERS:
+            raise ValueError(f"unknown scheduler {self.scheduler!r}; expected one of {', '.join(SCHEDULERS)}")
+        if self.batch_size < 2:
+            raise ValueError(f"batch_size {self.batch_size}: balanced batches need at least 2")
+        for name in ("epochs", "steps_per_epoch", "val_steps", "clip_len"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> TrainConfig:
+        """`{"hparams": {lr, batch_size, weight_decay}, "train": {...}, "pretrained": str, "preprocess": {...}}`;
+        `train` keys this loop does not use (cluster resources) are ignored."""
+        known = {f.name for f in fields(cls)}
+        train = {k: v for k, v in params.get("train", {}).items() if k in known}
+        if "milestones" in train:
+            train["milestones"] = tuple(train["milestones"])
+        hp = params.get("hparams", {})
+        missing = [k for k in ("lr", "batch_size", "weight_decay") if k not in hp]
+        if missing:
+            raise ValueError(f"params lack hparams {', '.join(missing)}")
+        return cls(lr=float(hp["lr"]), batch_size=int(hp["batch_size"]), weight_decay=float(hp["weight_decay"]),
+                   pretrained=params.get("pretrained") or "", preprocess=params.get("preprocess") or {}, **train)
+
+    @property
+    def pretrained_arg(self) -> str | None:
+        """`build_model`'s `pretrained`: None (look in the caches) for an empty setting."""
+        return self.pretrained or None
+
+
+def run_fingerprint(params: dict[str, Any], *extra: str) -> str:
+    """A digest of everything that determines a run's trajectory: the params minus `RESUMABLE_KEYS`,
+    plus `extra` (model name, manifest contents, ...). Resume state is reused only when it matches."""
+    train = {k: v for k, v in params.get("train", {}).items() if k not in RESUMABLE_KEYS}
+    payload = json.dumps([{**params, "train": train}, *extra], sort_keys=True, default=str)
+    return hashlib.blake2b(payload.encode("utf-8"), digest_size=16).hexdigest()

@@ -1,0 +1,249 @@
+"""The training loop: balanced epochs, fixed validation, LR schedule, early stopping and resume.
+
+After every epoch the full run state (model, optimiser, scheduler, best-so-far, metrics) is written
+atomically to `state_dir/last.pt`, and the best model to `state_dir/best.pt`. Batches, windows,
+augmentations and dropout are all seeded from (seed, epoch), so a run resumed after epoch k repeats
+exactly what an uninterrupted run would have done from epoch k + 1.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from pipeline.checkpoint import save_checkpoint
+from pipeline.data.augment import ClipAugment
+from pipeline.data.dataset import ClipDataset
+from pipeline.data.manifest import ManifestRow
+from pipeline.data.sampler import BalancedBatchSampler
+from pipeline.data.transforms import normalize_batch
+from pipeline.io import atomic_path
+from pipeline.train.config import TrainConfig
+
+log = logging.getLogger("pipeline.train")
+
+STATE_FORMAT = "stdd-train-state"
+METRIC_COLUMNS = ("epoch", "train_loss", "val_loss", "val_acc", "lr", "seconds")
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where and how batches run: device, bf16 autocast (CUDA) and channels-last memory (2D models on CUDA)."""
+
+    device: torch.device
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    channels_last: bool = False
+
+    @property
+    def amp(self) -> bool:
+        return self.device.type == "cuda"
+
+    def prepare(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A uint8 batch from the loader -> normalised float input and float targets on the device."""
+        x = normalize_batch(x.to(self.device, non_blocking=True), self.mean, self.std)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, y.to(self.device, non_blocking=True)
+
+    def autocast(self) -> torch.autocast:
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
+
+
+@dataclass
+class RunState:
+    """Everything needed to continue a run after `epoch` (1-based; 0 = nothing done yet)."""
+
+    fingerprint: str
+    epoch: int = 0
+    best_epoch: int = 0
+    best_val_loss: float = math.inf
+    diverged: bool = False
+    metrics: list[dict] = field(default_factory=list)
+
+    def stop_reason(self, cfg: TrainConfig) -> str:
+        """Why the run must not train another epoch ("" if it may)."""
+        if self.diverged:
+            return "diverged"
+        if self.best_epoch and self.epoch - self.best_epoch >= cfg.early_stop_patience:
+            return "early_stopping"
+        if self.epoch >= cfg.epochs:
+            return "max_epochs"
+        return ""
+
+
+@dataclass(frozen=True)
+class FitResult:
+    best_epoch: int
+    best_val_loss: float
+    stopped_because: str
+    metrics: list[dict]
+    best_checkpoint: Path
+
+
+def seed_everything(seed: int, epoch: int) -> None:
+    """Seed python, numpy and torch from (seed, epoch): an epoch's dropout does not depend on earlier epochs."""
+    derived = int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+    random.seed(derived)
+    np.random.seed(derived)
+    torch.manual_seed(derived)
+
+
+def _init_worker(_: int) -> None:
+    import cv2
+
+    cv2.setNumThreads(1)  # one decode thread per worker; the workers are the parallelism
+
+
+def build_loader(rows: list[ManifestRow], cfg: TrainConfig, *, size: int, clip_len: int, steps: int,
+                 augment: bool, device: torch.device) -> DataLoader:
+    """A DataLoader of `steps` balanced batches per epoch over `rows` (augmented for training)."""
+    dataset = ClipDataset(rows, clip_len=clip_len, size=size, augment=ClipAugment(size) if augment else None)
+    sampler = BalancedBatchSampler(dataset.labels, dataset.groups, cfg.batch_size, steps, cfg.seed)
+    return DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.num_workers,
+                      persistent_workers=cfg.num_workers > 0, pin_memory=device.type == "cuda",
+                      worker_init_fn=_init_worker if cfg.num_workers > 0 else None)
+
+
+def _progress(loader: DataLoader, desc: str) -> tqdm:
+    interactive = sys.stderr.isatty()
+    return tqdm(loader, desc=desc, leave=False, dynamic_ncols=True, mininterval=1.0 if interactive else 60.0)
+
+
+def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, optimizer: torch.optim.Optimizer,
+               rt: Runtime) -> float:
+    """One optimisation step on a prepared batch; the loss, or NaN (and no update) when it is not finite."""
+    with rt.autocast():
+        logits = model(x)
+    loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), y)
+    if not torch.isfinite(loss):
+        return math.nan
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, rt: Runtime,
+                desc: str) -> float:
+    """One pass over the loader's batches; the mean loss, or NaN as soon as a loss is not finite."""
+    model.train()
+    total, n = 0.0, 0
+    with _progress(loader, desc) as bar:
+        for x, y in bar:
+            loss = train_step(model, *rt.prepare(x, y), optimizer, rt)
+            if not math.isfinite(loss):
+                return math.nan
+            total, n = total + loss * len(y), n + len(y)
+            bar.set_postfix(loss=f"{total / n:.4f}", refresh=False)
+    return total / n
+
+
+@torch.no_grad()
+def validate(model: nn.Module, loader: DataLoader, rt: Runtime) -> tuple[float, float]:
+    """Mean BCE loss and accuracy (threshold 0.5) over the fixed validation batches."""
+    model.eval()
+    loss, correct, n = 0.0, 0, 0
+    for x, y in loader:
+        x, y = rt.prepare(x, y)
+        with rt.autocast():
+            logits = model(x).float()
+        loss += nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="sum").item()
+        correct += int(((logits > 0).float() == y).sum())
+        n += len(y)
+    return loss / n, correct / n
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler:
+    if cfg.scheduler == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=cfg.gamma,
+                                                          patience=cfg.scheduler_patience)
+    return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(cfg.milestones), gamma=cfg.gamma)
+
+
+def load_state(last: Path, best: Path, fingerprint: str) -> dict | None:
+    """The run state saved at `last` if it belongs to this run (same fingerprint, best model present)."""
+    if not last.exists():
+        return None
+    saved = torch.load(last, map_location="cpu", weights_only=True)
+    if saved.get("format") != STATE_FORMAT or saved.get("fingerprint") != fingerprint:
+        log.info("%s belongs to another configuration; starting afresh", last)
+        return None
+    best_epoch = saved["run"]["best_epoch"]
+    # A kill between writing best.pt and last.pt leaves a best model the state does not describe.
+    if best_epoch and (not best.exists() or torch.load(best, mmap=True, weights_only=True)["epoch"] != best_epoch):
+        log.info("%s is missing or not from epoch %d; starting afresh", best, best_epoch)
+        return None
+    return saved
+
+
+def save_state(path: Path, state: RunState, model: nn.Module, optimizer: torch.optim.Optimizer,
+               scheduler: torch.optim.lr_scheduler.LRScheduler) -> None:
+    payload = {"format": STATE_FORMAT, "fingerprint": state.fingerprint, "model": model.state_dict(),
+               "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "run": vars(state)}
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def fit(model: nn.Module, cfg: TrainConfig, *, train_loader: DataLoader, val_loader: DataLoader, rt: Runtime,
+        state_dir: Path, fingerprint: str, checkpoint_meta: dict) -> FitResult:
+    """Train until `cfg.epochs`, early stopping or divergence, resuming from `state_dir` when it matches.
+
+    `checkpoint_meta` (model, config, preprocess, pretrained, pretrained_source, spec) goes into the
+    best-model checkpoint `state_dir/best.pt` together with its epoch and validation loss.
+    """
+    model.to(rt.device)
+    if rt.channels_last:
+        model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = build_scheduler(optimizer, cfg)
+    last, best = state_dir / "last.pt", state_dir / "best.pt"
+    state = RunState(fingerprint)
+    saved = load_state(last, best, fingerprint)
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        state = RunState(**saved["run"])
+    if state.epoch:
+        log.info("resuming after epoch %d (best epoch %d, val loss %.4f)", state.epoch, state.best_epoch,
+                 state.best_val_loss)
+    sampler: BalancedBatchSampler = train_loader.batch_sampler
+    while not state.stop_reason(cfg):
+        epoch = state.epoch + 1
+        seed_everything(cfg.seed, epoch)
+        sampler.set_epoch(epoch - 1)
+        lr = optimizer.param_groups[0]["lr"]
+        start = time.perf_counter()
+        train_loss = train_epoch(model, train_loader, optimizer, rt, desc=f"epoch {epoch}/{cfg.epochs}")
+        val_loss, val_acc = validate(model, val_loader, rt) if math.isfinite(train_loss) else (math.nan, math.nan)
+        row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "val_acc": val_acc, "lr": lr,
+               "seconds": round(time.perf_counter() - start, 3)}
+        state.epoch, state.diverged = epoch, not math.isfinite(val_loss)
+        state.metrics.append(row)
+        improved = val_loss < state.best_val_loss
+        if improved:
+            state.best_epoch, state.best_val_loss = epoch, val_loss
+            save_checkpoint(best, state_dict=model.state_dict(), epoch=epoch, val_loss=val_loss, **checkpoint_meta)
+        if not state.diverged:
+            if cfg.scheduler == "plateau":
+                scheduler.step(val_loss)
+            else:
+                scheduler.step()
+        save_state(last, state, model, optimizer, scheduler)
+        log.info("epoch %d/%d  train_loss %.4f  val_loss %.4f  val_acc %.3f  lr %.2e  %.1fs%s", epoch, cfg.epochs,
+                 train_loss, val_loss, val_acc, lr, row["seconds"], "  *best*" if improved else "")
+    reason = state.stop_reason(cfg)
+    log.info("stopped after epoch %d: %s; best epoch %d, val loss %.4f", state.epoch, reason, state.best_epoch,
+             state.best_val_loss)
+    return FitResult(state.best_epoch, state.best_val_loss, reason, state.metrics, best)

@@ -1,0 +1,242 @@
+"""Incremental reruns: after a finished run, a change plans exactly the jobs it affects.
+
+One real run of the tiny demo up to the DFDC manifests (demo data, sample/detect/crop per shard,
+report, manifests), in a private copy of the workflow (so touching a code file cannot disturb the
+repository or anyone's results), then dry runs (`-n`, default `--rerun-triggers`) after each change:
+  (a) touching one video        -> its shard's sample/detect/crop + report + manifests, no other shard;
+  (b) adding one video          -> the same, for the shard it hashes to (and the listing includes it);
+  (c) a crop parameter changes  -> every crop_faces job + downstream, no sample/detect job;
+  (d) a code file changes       -> the stages that declare it (rules/*.smk `code(...)`) + downstream.
+Each change is undone (file times restored) before the next check, and a no-change dry run plans
+nothing.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from helpers_workflow import ROOT, SNAKEMAKE, write_config
+
+pytestmark = pytest.mark.slow
+
+# The tiny demo; DFDC alone (metadata-listed, so a video can be added), 4 shards so that shards differ.
+DEMO = {"identities": 4, "seconds": 2, "dfdc_parts": 3, "dfdc_videos_per_part": 3, "celebdf_videos": 2}
+OVERRIDES = {
+    "demo": DEMO,
+    "models": ["efficientnet_b3"],
+    "conditions": {"all": []},
+    "datasets": {"dfdc": {"parts": {"train": [0], "val": [1], "test": [2]}, "shards": 4}},
+}
+WORKFLOW_FILES = ("Snakefile", "rules", "schemas", "pipeline", "envs", "report", "profiles",
+                  "workflow_config.yaml")
+DOWNSTREAM = {"preprocess_report", "manifests_dfdc"}
+STAGES = ("sample_frames", "detect_faces", "crop_faces")
+
+
+def tiny_config(tmp: Path, overrides: dict, datasets: tuple[str, ...]) -> Path:
+    """write_config + keep only `datasets` (overrides can add keys, not remove them)."""
+    path = write_config(tmp, overrides)
+    cfg = yaml.safe_load(path.read_text())
+    cfg["datasets"] = {k: v for k, v in cfg["datasets"].items() if k in datasets}
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+@dataclass
+class PlannedJob:
+    rule: str
+    wildcards: dict[str, str]
+    reason: str
+
+
+def parse_dry_run(stdout: str) -> list[PlannedJob]:
+    """Jobs of a `snakemake -n` listing: rule, wildcards and reason of each job block."""
+    jobs: list[PlannedJob] = []
+    for line in stdout.splitlines():
+        head = re.match(r"^(?:local)?(?:rule|checkpoint) (\S+):$", line)
+        if head:
+            jobs.append(PlannedJob(head.group(1), {}, ""))
+        elif jobs and line.startswith("    wildcards: "):
+            pairs = line.split(": ", 1)[1].split(", ")
+            jobs[-1].wildcards = dict(p.split("=", 1) for p in pairs if "=" in p)
+        elif jobs and line.startswith("    reason: "):
+            jobs[-1].reason = line.split(": ", 1)[1]
+    return jobs
+
+
+class Workflow:
+    """A private copy of the workflow, run with one config and fixed targets."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.dir = tmp / "wf"
+        self.dir.mkdir()
+        for name in WORKFLOW_FILES:
+            src = ROOT / name
+            if src.is_dir():
+                shutil.copytree(src, self.dir / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            elif src.exists():
+                shutil.copy2(src, self.dir / name)
+        self.config = tiny_config(tmp, OVERRIDES, ("dfdc",))
+        cfg = yaml.safe_load(self.config.read_text())
+        self.results = Path(cfg["results"])
+        self.dfdc_root = Path(cfg["datasets"]["dfdc"]["root"])
+        self.targets = [str(self.results / "manifests/dfdc/counts.csv"),
+                        str(self.results / "preprocess/dfdc/report.csv")]
+
+    def snakemake(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+        cmd = [SNAKEMAKE, "--snakefile", str(self.dir / "Snakefile"), "--directory", str(self.dir),
+               "--configfile", str(self.config), "--nolock", *args, *self.targets]
+        return subprocess.run(cmd, cwd=self.dir, capture_output=True, text=True, timeout=timeout, check=False)
+
+    def plan(self) -> list[PlannedJob]:
+        result = self.snakemake("-n")
+        assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+        return parse_dry_run(result.stdout)
+
+    def shards_of_videos(self) -> dict[str, str]:
+        """video_id -> shard (zero-padded) from the sample indexes the run wrote."""
+        out = {}
+        for index in sorted((self.results / "preprocess/dfdc/index").glob("shard*.json")):
+            for video in json.loads(index.read_text())["videos"]:
+                out[video["video_id"]] = index.stem.removeprefix("shard")
+        return out
+
+
+@pytest.fixture(scope="module")
+def workflow(tmp_path_factory) -> Workflow:
+    wf = Workflow(tmp_path_factory.mktemp("incremental"))
+    result = wf.snakemake("--cores", "2")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
+    return wf
+
+
+def summary(jobs: list[PlannedJob]) -> dict[str, set[str]]:
+    """rule -> shards (or {""} for rules without a shard wildcard)."""
+    out: dict[str, set[str]] = {}
+    for job in jobs:
+        out.setdefault(job.rule, set()).add(job.wildcards.get("shard", ""))
+    return out
+
+
+class restored_times:
+    """Context manager: put back the access/modification times of `paths` on exit."""
+
+    def __init__(self, *paths: Path) -> None:
+        self.times = {p: os.stat(p) for p in paths}
+
+    def __enter__(self) -> "restored_times":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for path, st in self.times.items():
+            os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def bump(path: Path) -> None:
+    """Make `path` newer than anything the run wrote (now + 10 s, robust to coarse file times)."""
+    st = os.stat(path)
+    os.utime(path, ns=(st.st_atime_ns, time.time_ns() + 10_000_000_000))
+
+
+def test_nothing_to_do_after_the_run(workflow):
+    assert workflow.plan() == []
+
+
+def test_touching_one_video_reruns_only_its_shard(workflow):
+    shards = workflow.shards_of_videos()
+    assert len(set(shards.values())) >= 2, f"the test needs videos in 2+ shards: {shards}"
+    video_id, shard = sorted(shards.items())[0]
+    path = workflow.dfdc_root / video_id
+    with restored_times(path):
+        bump(path)
+        jobs = workflow.plan()
+    assert summary(jobs) == {**{s: {shard} for s in STAGES}, **{r: {""} for r in DOWNSTREAM}}, jobs
+    sample = next(j for j in jobs if j.rule == "sample_frames")
+    assert "input" in sample.reason.lower(), sample
+    assert workflow.plan() == []
+
+
+def test_adding_one_video_reruns_only_its_shard(workflow):
+    from pipeline.config import n_shards
+    from pipeline.datasets import list_videos
+    from pipeline.io import shard_of
+
+    cfg = yaml.safe_load(workflow.config.read_text())
+    part = workflow.dfdc_root / "dfdc_train_part_0"
+    metadata_path = part / "metadata.json"
+    metadata = json.loads(metadata_path.read_text())
+    name, entry = next((n, e) for n, e in metadata.items() if (part / n).exists())
+    new_name = "added_video_0001.mp4"
+    new_id = f"dfdc_train_part_0/{new_name}"
+    before = {ref.video_id for ref in list_videos("dfdc", cfg["datasets"]["dfdc"]).videos}
+    original_text = metadata_path.read_text()
+    with restored_times(metadata_path, part):
+        try:
+            shutil.copy2(part / name, part / new_name)
+            metadata_path.write_text(json.dumps({**metadata, new_name: entry}))
+            after = {ref.video_id for ref in list_videos("dfdc", cfg["datasets"]["dfdc"]).videos}
+            assert after - before == {new_id}, "the listing must pick up exactly the added video"
+            jobs = workflow.plan()
+        finally:
+            (part / new_name).unlink(missing_ok=True)
+            metadata_path.write_text(original_text)
+    shard = f"{shard_of(new_id, n_shards(cfg, 'dfdc')):03d}"
+    assert summary(jobs) == {**{s: {shard} for s in STAGES}, **{r: {""} for r in DOWNSTREAM}}, jobs
+    sample = next(j for j in jobs if j.rule == "sample_frames")
+    assert "input" in sample.reason.lower(), sample
+    assert workflow.plan() == []
+
+
+def test_changing_a_crop_parameter_reruns_crop_and_downstream_only(workflow):
+    original = workflow.config.read_text()
+    cfg = yaml.safe_load(original)
+    cfg["preprocess"]["margin"] = float(cfg["preprocess"]["margin"]) + 0.1
+    try:
+        workflow.config.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        jobs = workflow.plan()
+    finally:
+        workflow.config.write_text(original)
+    all_shards = {f"{k:03d}" for k in range(OVERRIDES["datasets"]["dfdc"]["shards"])}
+    assert summary(jobs) == {"crop_faces": all_shards, **{r: {""} for r in DOWNSTREAM}}, jobs
+    crop = next(j for j in jobs if j.rule == "crop_faces")
+    assert "params" in crop.reason.lower(), crop
+    assert workflow.plan() == []
+
+
+SHARDED = "all shards"
+XFAIL_CODE = pytest.mark.xfail(
+    reason="rules/preprocess.smk declares all of pipeline/preprocess as code of every stage; "
+           "needs per-stage code() lists (proposed rule change)", strict=False)
+
+
+@pytest.mark.parametrize(
+    ("code_file", "expected"),
+    [
+        # The clip store is written by crop only.
+        ("pipeline/store.py", {"crop_faces": SHARDED, "preprocess_report": "", "manifests_dfdc": ""}),
+        # crop's own module: detection (the expensive stage) must not rerun.
+        pytest.param("pipeline/preprocess/crop.py",
+                     {"crop_faces": SHARDED, "preprocess_report": "", "manifests_dfdc": ""}, marks=XFAIL_CODE),
+        # The report merger: only the report.
+        pytest.param("pipeline/preprocess/report.py", {"preprocess_report": ""}, marks=XFAIL_CODE),
+    ],
+)
+def test_changing_a_stage_code_file_reruns_that_stage_and_downstream(workflow, code_file, expected):
+    path = workflow.dir / code_file
+    with restored_times(path):
+        bump(path)
+        jobs = workflow.plan()
+    all_shards = {f"{k:03d}" for k in range(OVERRIDES["datasets"]["dfdc"]["shards"])}
+    want = {rule: (all_shards if shards == SHARDED else {shards}) for rule, shards in expected.items()}
+    assert summary(jobs) == want, jobs
+    assert all("input" in j.reason.lower() or "code" in j.reason.lower() for j in jobs), jobs
+    assert workflow.plan() == []
