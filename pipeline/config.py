@@ -40,20 +40,3 @@ def n_shards(config: dict, dataset: str) -> int:
     """Shards of one dataset: `datasets.<name>.shards` if set, else `preprocess.shards`."""
     return int(config["datasets"][dataset].get("shards", config["preprocess"]["shards"]))
 
-
-def visible_gpus() -> int:
-    """Number of NVIDIA GPUs this machine shows (0 without a driver); no torch import needed."""
-    import os
-    import shutil
-    import subprocess
-
-    if os.environ.get("CUDA_VISIBLE_DEVICES", None) == "":
-        return 0
-    smi = shutil.which("nvidia-smi")
-    if smi is None:
-        return 0
-    try:
-        out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=10, check=False).stdout
-    except (OSError, subprocess.SubprocessError):
-        return 0
-    return sum(1 for line in out.splitlines() if line.startswith("GPU "))

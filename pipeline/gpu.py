@@ -24,6 +24,7 @@ Standard library only.
 """
 from __future__ import annotations
 
+import argparse
 import fcntl
 import logging
 import os
@@ -139,3 +140,14 @@ def release_gpus() -> None:
             fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
+
+
+def add_gpu_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--gpu-lock-dir", default=None,
+                        help="pin this job to a GPU no other job holds (file locks here, see pipeline/gpu.py)")
+
+
+def claim_device(args: argparse.Namespace) -> None:
+    """Take a free GPU before CUDA starts when the rule asks for it; otherwise leave the device alone."""
+    if args.gpu_lock_dir:
+        claim_gpu(args.gpu_lock_dir)

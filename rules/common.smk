@@ -4,9 +4,10 @@ from pathlib import Path
 
 sys.path.insert(0, workflow.basedir)
 
-from pipeline.config import DATASETS, SEQUENCE_MODELS, as_json, effective_config, n_shards, visible_gpus
+from pipeline.config import DATASETS, SEQUENCE_MODELS, as_json, effective_config, n_shards
 from pipeline.__main__ import COMMANDS
 from pipeline.codedeps import module_files
+from pipeline.gpu import count_gpus
 from pipeline.io import shard_of
 from snakemake.settings.types import DeploymentMethod
 
@@ -18,11 +19,13 @@ R = CFG["results"]
 # Under `--sdm conda` each rule runs the `python` of its environment; otherwise this interpreter.
 PY = "python" if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method else sys.executable
 DEMO = CFG["demo"]["enabled"]
-DATASETS_ON = [d for d in DATASETS if d in CFG["datasets"]]
+DATASETS_ON = [d for d in DATASETS if d in CFG["datasets"] and CFG["datasets"][d].get("enabled", True)]
 MODELS = CFG["models"]
 CONDITIONS = list(CFG["conditions"])
 PREP = CFG["preprocess"]
-GPUS = visible_gpus()
+GPUS = count_gpus()
+# With GPUs, each GPU job locks a free one and sets CUDA_VISIBLE_DEVICES (pipeline/gpu.py).
+GPU_LOCKS = f" --gpu-lock-dir '{R}/.gpu_locks'" if GPUS else ""
 
 
 wildcard_constraints:

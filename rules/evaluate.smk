@@ -34,7 +34,7 @@ rule evaluate_model:
         "{PY} -m pipeline evaluate --checkpoint {input.checkpoint:q} --manifest {input.manifest:q}"
         " --testset {wildcards.testset} --dataset {wildcards.dataset} --condition {wildcards.condition}"
         " --out-predictions {output.predictions:q} --out-metrics {output.metrics:q} --params {params.p:q}"
-        " > {log:q} 2>&1"
+        "{GPU_LOCKS} > {log:q} 2>&1"
 
 
 rule perturbation:
@@ -61,7 +61,7 @@ rule perturbation:
     shell:
         "{PY} -m pipeline perturb --checkpoint {input.checkpoint:q} --manifest {input.manifest:q}"
         " --dataset dfdc --condition all --out-metrics {output.metrics:q}"
-        " --out-predictions {output.predictions:q} --params {params.p:q} > {log:q} 2>&1"
+        " --out-predictions {output.predictions:q} --params {params.p:q}{GPU_LOCKS} > {log:q} 2>&1"
 
 
 rule collect_metrics:
@@ -99,7 +99,7 @@ rule tsne_figure:
         "../envs/torch.yaml"
     shell:
         "{PY} -m pipeline tsne --checkpoint {input.checkpoints:q} --manifest {input.manifest:q}"
-        " --out {output.figure:q} --params {params.p:q} > {log:q} 2>&1"
+        " --out {output.figure:q} --params {params.p:q}{GPU_LOCKS} > {log:q} 2>&1"
 
 
 def gradcam_input(wildcards):
@@ -128,4 +128,4 @@ rule gradcam_figure:
         "../envs/torch.yaml"
     shell:
         "{PY} -m pipeline gradcam --checkpoint {input.checkpoint:q} --manifest {input.manifest:q}"
-        " --out {output:q} --params {params.p:q} > {log:q} 2>&1"
+        " --out {output:q} --params {params.p:q}{GPU_LOCKS} > {log:q} 2>&1"

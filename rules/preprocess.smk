@@ -38,7 +38,6 @@ rule sample_frames:
 
 rule detect_faces:
     input:
-        videos=shard_videos,
         index=f"{PRE}/index/shard{{shard}}.json",
         code=code("detect"),
     output:
@@ -63,7 +62,6 @@ rule detect_faces:
 
 rule crop_faces:
     input:
-        videos=shard_videos,
         index=f"{PRE}/index/shard{{shard}}.json",
         detections=f"{PRE}/detections/shard{{shard}}.h5",
         code=code("crop"),

@@ -69,4 +69,4 @@ rule train_model:
     shell:
         "{PY} -m pipeline train --model {wildcards.model} --dataset {wildcards.dataset}"
         " --condition {wildcards.condition} --manifests {params.manifests:q} --out {params.outdir:q}"
-        " --state {params.state:q} --params {params.p:q} {params.init} > {log:q} 2>&1"
+        " --state {params.state:q} --params {params.p:q} {params.init}{GPU_LOCKS} > {log:q} 2>&1"

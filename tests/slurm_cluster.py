@@ -7,6 +7,11 @@ foreground as child processes on free ports, and waits for the node to be idle; 
 cluster's jobs and ends exactly the processes it started, by PID. Commands that talk to this cluster
 (sbatch, squeue, snakemake) need `cluster.env` (it sets SLURM_CONF).
 
+Inside a job, snakemake-executor-plugin-slurm-jobstep runs the rule under a nested `srun` with every
+SLURM_* variable except the job's identity removed - SLURM_CONF included - so `srun` falls back to the
+default /etc/slurm/slurm.conf. The cluster therefore links /etc/slurm/slurm.conf to its config while
+it runs (only when no such file exists; otherwise it refuses to start) and removes the link on stop.
+
 Layout follows docs in ../shared/notes/facts.md ("SLURM on one machine"): no accounting, no cgroups,
 `proctrack/linuxproc`, one fake GPU (`gres.conf` File=/dev/null) so `--gpus=1` jobs are accepted.
 """
@@ -76,6 +81,8 @@ class SlurmCluster:
         self.env = {**os.environ, "SLURM_CONF": str(self.conf)}
         self._procs: dict[str, subprocess.Popen] = {}
         self._logs: list[Path] = []
+        self.system_conf = Path("/etc/slurm/slurm.conf")
+        self._linked = False
 
     # ---- configuration ------------------------------------------------------------------------
     def write_config(self) -> None:
@@ -151,9 +158,24 @@ class SlurmCluster:
         )
         self._wait(self._munge_works, 20, "munged did not answer `munge -n | unmunge`")
 
+    def _link_system_conf(self) -> None:
+        if self.system_conf.is_symlink() and not self.system_conf.exists():
+            self.system_conf.unlink()  # a dangling link left by a killed earlier test run
+        if self.system_conf.exists() or self.system_conf.is_symlink():
+            raise RuntimeError(f"{self.system_conf} exists (a real SLURM setup?); not replacing it")
+        self.system_conf.parent.mkdir(parents=True, exist_ok=True)
+        self.system_conf.symlink_to(self.conf)
+        self._linked = True
+
+    def _unlink_system_conf(self) -> None:
+        if self._linked and self.system_conf.is_symlink() and Path(os.readlink(self.system_conf)) == self.conf:
+            self.system_conf.unlink()
+        self._linked = False
+
     def start(self) -> "SlurmCluster":
         self.write_config()
         try:
+            self._link_system_conf()
             self._start_munged()
             for name, cmd in (
                 ("slurmctld", [_bin("slurmctld"), "-D", "-i", "-f", str(self.conf)]),
@@ -218,6 +240,7 @@ class SlurmCluster:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=10)
+        self._unlink_system_conf()
 
     def __enter__(self) -> "SlurmCluster":
         return self.start()

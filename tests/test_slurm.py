@@ -27,7 +27,8 @@ from helpers_workflow import ROOT, SNAKEMAKE, write_config
 
 pytestmark = pytest.mark.slow
 
-DEMO = {"identities": 4, "seconds": 2, "dfdc_parts": 2, "dfdc_videos_per_part": 3, "celebdf_videos": 2}
+# identities 6: 3 FF++ pairs -> 1 train / 1 val / 1 test (with 4 the train split is empty).
+DEMO = {"identities": 6, "seconds": 2, "dfdc_parts": 2, "dfdc_videos_per_part": 3, "celebdf_videos": 2}
 OVERRIDES = {"demo": DEMO, "models": ["efficientnet_b3"], "conditions": {"all": []}}
 REMOTE_RULES = {"demo_data", "sample_frames", "detect_faces", "crop_faces", "train_model"}
 LOCAL_RULES = {"manifests_ffpp", "preprocess_report"}

@@ -23,7 +23,8 @@ FACE = 80.0  # side of the HOG face box inside a sprite (px)
 FACE_CENTRE = (96.0, 92.0)  # centre of that box inside a sprite
 LFW_FACES = 100  # lfw_subset(): the first 100 images are faces, the rest are not
 LFW_UPSCALE = 4
-CHECK_SCALE = 0.33 * 240 * 0.92 / FACE  # identity check: the smallest face of a 240-px-high frame
+FACE_OF_HEIGHT = 0.33  # face-box side in a frame, as a fraction of the frame height
+CHECK_SCALE = FACE_OF_HEIGHT * 240 * 0.92 / FACE  # identity check: the smallest face of a 240-px-high frame
 CHECK_MARGIN = 1.1  # HOG score an identity must reach there (noise and H.264 cost ~0.5)
 
 SKIN_TONES = np.array([[1.00, 0.84, 0.72], [0.98, 0.78, 0.62], [0.90, 0.68, 0.52],
@@ -60,7 +61,6 @@ class MouthRig:
 class Identity:
     """A person: sprite colours, coverage and landmarks, and the mouth rig that animates it."""
 
-    key: int
     rgb: np.ndarray  # (SPRITE_H, SPRITE_W, 3) float32, 0..255
     alpha: np.ndarray  # (SPRITE_H, SPRITE_W, 1) float32, 0..1
     skin: np.ndarray  # (SPRITE_H, SPRITE_W) float32, 0..1: the face photo's part, all a face swap may take
@@ -134,8 +134,9 @@ def portrait(index: int, mirror: bool) -> Portrait | None:
     return Portrait(rgb, gray, box - pad, landmarks)
 
 
-def _ellipse(shape: tuple[int, int], centre, axes, feather: float) -> np.ndarray:
-    mask = np.zeros(shape, np.float32)
+def _ellipse(centre: tuple[float, float], axes: tuple[float, float], feather: float) -> np.ndarray:
+    """A filled, feathered ellipse on the sprite canvas, float32 0..1."""
+    mask = np.zeros((SPRITE_H, SPRITE_W), np.float32)
     cv2.ellipse(mask, (int(round(centre[0])), int(round(centre[1]))),
                 (int(round(axes[0])), int(round(axes[1]))), 0, 0, 360, 1.0, -1, cv2.LINE_AA)
     return cv2.GaussianBlur(mask, (0, 0), feather) if feather > 0 else mask
@@ -170,7 +171,7 @@ def build_identities(n: int, seed: int) -> list[Identity]:
         rng = np.random.default_rng([seed, stable_hash(f"look/{attempt}")])
         photo = portrait(order[attempt % len(order)], mirror=bool(rng.random() < 0.5))
         if photo is not None:
-            person = _dress(len(people), photo, rng)
+            person = _dress(photo, rng)
             if _detectable(person):
                 people.append(person)
     if len(people) < n:
@@ -200,7 +201,7 @@ def _detectable(person: Identity) -> bool:
     return True
 
 
-def _dress(key: int, photo: Portrait, rng: np.random.Generator) -> Identity:
+def _dress(photo: Portrait, rng: np.random.Generator) -> Identity:
     """Place the photo's face box at FACE_CENTRE with side FACE and add hair, neck and shoulders."""
     x0, y0, x1, y1 = photo.box
     s = FACE / float(x1 - x0)
@@ -211,7 +212,8 @@ def _dress(key: int, photo: Portrait, rng: np.random.Generator) -> Identity:
     lm = photo.landmarks * s + shift.astype(np.float32)
     inside = np.zeros((SPRITE_H, SPRITE_W), np.float32)  # where the photo has real pixels
     h, w = small.shape[:2]
-    cv2.rectangle(inside, (int(shift[0]) + 2, int(shift[1]) + 2), (int(shift[0]) + w - 3, int(shift[1]) + h - 3), 1.0, -1)
+    x, y = int(shift[0]), int(shift[1])
+    cv2.rectangle(inside, (x + 2, y + 2), (x + w - 3, y + h - 3), 1.0, -1)
 
     if photo.gray:
         tone = SKIN_TONES[rng.integers(len(SKIN_TONES))] * rng.uniform(0.97, 1.03, 3).astype(np.float32)
@@ -225,15 +227,17 @@ def _dress(key: int, photo: Portrait, rng: np.random.Generator) -> Identity:
     top = brow - rng.uniform(0.45, 0.6) * (chin - brow)
     centre = (float(lm[:17, 0].mean()), (top + chin) / 2)
     axes = (0.5 * jaw_w * rng.uniform(1.02, 1.1), (chin - top) / 2)
-    face_area = _ellipse((SPRITE_H, SPRITE_W), centre, axes, 2.0) * cv2.GaussianBlur(inside, (0, 0), 1.5)
+    face_area = _ellipse(centre, axes, 2.0) * cv2.GaussianBlur(inside, (0, 0), 1.5)
 
-    skin_colour = np.median(face[int(lm[29, 1]):int(lm[33, 1]) + 1, int(lm[31, 0]):int(lm[35, 0]) + 1].reshape(-1, 3), axis=0)
+    nose = face[int(lm[29, 1]):int(lm[33, 1]) + 1, int(lm[31, 0]):int(lm[35, 0]) + 1]
+    skin_colour = np.median(nose.reshape(-1, 3), axis=0)
     hair_c = HAIR[rng.integers(len(HAIR))] * rng.uniform(0.85, 1.15)
     cloth_c = rng.uniform(20, 230, 3).astype(np.float32)
     layers = [  # back to front: shoulders, neck, hair (shows where the face ellipse does not cover)
-        (_ellipse((SPRITE_H, SPRITE_W), (centre[0], SPRITE_H + 10), (rng.uniform(0.9, 1.15) * jaw_w, SPRITE_H - chin - 6), 1.5), cloth_c),
-        (_ellipse((SPRITE_H, SPRITE_W), (centre[0], chin + 10), (0.3 * jaw_w, 0.35 * (chin - brow)), 1.5), skin_colour * 0.85),
-        (_ellipse((SPRITE_H, SPRITE_W), (centre[0], centre[1] - 0.12 * axes[1]),
+        (_ellipse((centre[0], SPRITE_H + 10), (rng.uniform(0.9, 1.15) * jaw_w, SPRITE_H - chin - 6), 1.5),
+         cloth_c),
+        (_ellipse((centre[0], chin + 10), (0.3 * jaw_w, 0.35 * (chin - brow)), 1.5), skin_colour * 0.85),
+        (_ellipse((centre[0], centre[1] - 0.12 * axes[1]),
                   (axes[0] * rng.uniform(1.05, 1.25), axes[1] * rng.uniform(0.92, 1.05)), 2.0), hair_c),
     ]
     texture = cv2.resize(rng.normal(1.0, 0.08, (SPRITE_H // 8, SPRITE_W // 8)).astype(np.float32),
@@ -249,4 +253,4 @@ def _dress(key: int, photo: Portrait, rng: np.random.Generator) -> Identity:
     skin = np.zeros((SPRITE_H, SPRITE_W), np.float32)  # inside the jaw line and brows: no hair, no background
     cv2.fillConvexPoly(skin, cv2.convexHull(np.round(lm[:27]).astype(np.int32)), 1.0, cv2.LINE_AA)
     skin = cv2.GaussianBlur(skin, (0, 0), 1.5) * face_area
-    return Identity(key, rgb, alpha.astype(np.float32), skin, lm.astype(np.float32), _mouth_rig(lm))
+    return Identity(rgb, alpha.astype(np.float32), skin, lm.astype(np.float32), _mouth_rig(lm))

@@ -32,8 +32,8 @@ def render_scene(job: SceneJob, people: list[Identity], cfg: DemoConfig, out: Pa
     target = people[job.identity]
     scene = Scene(target, job.key, cfg.seed, n, cfg.fps, cfg.width, cfg.height)
     edits = [None if o.method is None else MANIPULATIONS[o.method](
-        target, people[o.source], mouth_track(cfg.seed, o.driver, n, cfg.fps), scene_rng(cfg.seed, o.path, "fake"), cfg.fps)
-        for o in job.outputs]
+        target, people[o.source], mouth_track(cfg.seed, o.driver, n, cfg.fps), scene_rng(cfg.seed, o.path, "fake"),
+        cfg.fps) for o in job.outputs]
     with contextlib.ExitStack() as stack:
         writers = [stack.enter_context(video_writer(out / o.path, cfg.fps, cfg.width, cfg.height)) for o in job.outputs]
         for frame in scene.frames():

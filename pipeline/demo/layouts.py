@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import string
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -70,7 +71,7 @@ def build_plan(cfg: DemoConfig) -> Plan:
     return plan
 
 
-def _ffpp_and_deeperforensics(cfg: DemoConfig, plan: Plan, people: itertools.count) -> None:
+def _ffpp_and_deeperforensics(cfg: DemoConfig, plan: Plan, people: Iterator[int]) -> None:
     """FF++ c23 originals with five fakes per id (pairs swap both ways), and DeeperForensics end_to_end
     fakes of every FF++ original with faces of its own actors."""
     rng = scene_rng(cfg.seed, FFPP, "pairs")
@@ -98,7 +99,7 @@ def _ffpp_and_deeperforensics(cfg: DemoConfig, plan: Plan, people: itertools.cou
         plan.texts[f"{DFOR}/lists/splits/{split}.txt"] = "".join(f"{n}\n" for n in names)
 
 
-def _dfdc(cfg: DemoConfig, plan: Plan, people: itertools.count) -> None:
+def _dfdc(cfg: DemoConfig, plan: Plan, people: Iterator[int]) -> None:
     """dfdc_train_part_N folders with their own actors: per actor one real video and two fakes of it."""
     methods = sorted(MANIPULATIONS)
     used: set[str] = set()
@@ -133,7 +134,7 @@ def _random_name(rng: np.random.Generator, used: set[str]) -> str:
             return name
 
 
-def _celebdf(cfg: DemoConfig, plan: Plan, people: itertools.count) -> None:
+def _celebdf(cfg: DemoConfig, plan: Plan, people: Iterator[int]) -> None:
     """Celebrities with several clips each (and one synthesis per clip), plus YouTube-real strangers."""
     rng = scene_rng(cfg.seed, CELEBDF, "methods")
     methods = sorted(MANIPULATIONS)

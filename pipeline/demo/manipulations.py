@@ -123,7 +123,8 @@ class Manipulation:
         face = warp_into(self.source.render(frame.mouth), m, box)
         return face, np.clip(2 * warp_into(self.source.skin, m, box) - 1, 0, 1)
 
-    def reenacted_face(self, frame: Frame, box: tuple[int, int, int, int], matrix: np.ndarray | None = None) -> np.ndarray:
+    def reenacted_face(self, frame: Frame, box: tuple[int, int, int, int],
+                       matrix: np.ndarray | None = None) -> np.ndarray:
         """The target's own face with the driver's mouth, in box pixels."""
         rgb = self.target.render(float(self.driver[frame.index]))
         return warp_into(rgb, frame.matrix if matrix is None else matrix, box)

@@ -12,10 +12,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from pipeline.demo.faces import FACE, FACE_CENTRE, SPRITE_H, SPRITE_W, Identity
+from pipeline.demo.faces import FACE, FACE_CENTRE, FACE_OF_HEIGHT, SPRITE_H, SPRITE_W, Identity
 from pipeline.io import stable_hash
 
-FACE_OF_HEIGHT = 0.33  # face-box side in a frame, as a fraction of the frame height
 NOISE_SIGMA = 2.0
 ROOM_SATURATION = 0.45
 
@@ -62,14 +61,18 @@ class HeadTrack:
 def head_track(seed: int, key: str, n: int, fps: float, width: int, height: int) -> HeadTrack:
     """Head motion of a speaker: +-8% of the width sideways, +-5% of the height, scale +-8%, roll +-4 deg."""
     rng = scene_rng(seed, key, "head")
-    wobble = lambda lo, hi: smooth_signal(rng, n, fps, lo, hi) + 0.15 * smooth_signal(rng, n, fps, 1.0, 2.0)  # noqa: E731
+
+    def wobble(low: float, high: float) -> np.ndarray:  # slow motion plus a little faster jitter
+        return smooth_signal(rng, n, fps, low, high) + 0.15 * smooth_signal(rng, n, fps, 1.0, 2.0)
+
     return HeadTrack(0.08 * width * wobble(0.05, 0.4), 0.05 * height * wobble(0.05, 0.4),
                      1.0 + 0.08 * wobble(0.05, 0.3), 4.0 * wobble(0.1, 0.5))
 
 
 def background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
     """A blurred room: a smooth colour field with a few furniture-like boxes, uint8 (H, W, 3)."""
-    room = cv2.resize(rng.uniform(30, 220, (3, 4, 3)).astype(np.float32), (width, height), interpolation=cv2.INTER_CUBIC)
+    room = rng.uniform(30, 220, (3, 4, 3)).astype(np.float32)
+    room = cv2.resize(room, (width, height), interpolation=cv2.INTER_CUBIC)
     for _ in range(int(rng.integers(2, 6))):
         x0, y0 = int(rng.integers(0, width)), int(rng.integers(0, height))
         x1, y1 = x0 + int(rng.integers(width // 10, width // 3)), y0 + int(rng.integers(height // 10, height // 2))

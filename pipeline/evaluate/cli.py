@@ -6,7 +6,8 @@ from dataclasses import asdict
 
 import pandas as pd
 
-from pipeline.evaluate.cliutils import add_gpu_argument, claim_device, parse_params, write_csv
+from pipeline.evaluate.cliutils import parse_params, write_csv
+from pipeline.gpu import add_gpu_argument, claim_device
 from pipeline.evaluate.inference import InferenceParams, load_model, predict_manifest
 from pipeline.evaluate.metrics import tidy, video_metrics
 

@@ -1,7 +1,6 @@
 """Helpers shared by the evaluation, table and figure commands: `--params` parsing and atomic CSV writes."""
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -32,16 +31,3 @@ def write_csv(df: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write a CSV under a temporary name first, so a killed job leaves no half-written file."""
     with atomic_path(path) as tmp:
         df.to_csv(tmp, index=False)
-
-
-def add_gpu_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--gpu-lock-dir", default=None,
-                        help="pin this job to a GPU no other job holds (file locks here, see pipeline/gpu.py)")
-
-
-def claim_device(args: argparse.Namespace) -> None:
-    """Take a free GPU before CUDA starts when the rule asks for it; otherwise leave the device alone."""
-    if args.gpu_lock_dir:
-        from pipeline.gpu import claim_gpu
-
-        claim_gpu(args.gpu_lock_dir)

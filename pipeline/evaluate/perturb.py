@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import log_loss
 
-from pipeline.evaluate.cliutils import add_gpu_argument, claim_device, parse_params, write_csv
+from pipeline.evaluate.cliutils import parse_params, write_csv
+from pipeline.gpu import add_gpu_argument, claim_device
 from pipeline.evaluate.metrics import tidy
 
 TESTSET = "dfdc_perturb"

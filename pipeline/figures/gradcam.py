@@ -22,7 +22,8 @@ import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
 from pipeline.data.transforms import resize_frames  # noqa: E402
-from pipeline.evaluate.cliutils import add_gpu_argument, claim_device, parse_params  # noqa: E402
+from pipeline.evaluate.cliutils import parse_params  # noqa: E402
+from pipeline.gpu import add_gpu_argument, claim_device  # noqa: E402
 from pipeline.evaluate.inference import clip_units, first_frames, input_size, load_model  # noqa: E402
 from pipeline.evaluate.perturb import flip_frames, shuffle_frames  # noqa: E402
 from pipeline.io import atomic_path  # noqa: E402

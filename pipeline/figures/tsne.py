@@ -18,7 +18,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.manifold import TSNE  # noqa: E402
 
-from pipeline.evaluate.cliutils import add_gpu_argument, claim_device, parse_params, write_csv  # noqa: E402
+from pipeline.evaluate.cliutils import parse_params, write_csv  # noqa: E402
+from pipeline.gpu import add_gpu_argument, claim_device  # noqa: E402
 from pipeline.io import atomic_path  # noqa: E402
 from pipeline.tables.names import METHODS, model_name  # noqa: E402
 

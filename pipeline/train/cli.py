@@ -22,6 +22,7 @@ import torch
 
 from pipeline.checkpoint import load_checkpoint
 from pipeline.data.manifest import read_training_manifest
+from pipeline.gpu import add_gpu_argument, claim_device
 from pipeline.io import atomic_path
 from pipeline.train.config import TrainConfig, run_fingerprint
 from pipeline.train.loop import METRIC_COLUMNS, FitResult, Runtime, build_loader, fit, seed_everything
@@ -41,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='JSON {"hparams", "train", "pretrained", "preprocess"} (or a path to such a file)')
     parser.add_argument("--init", type=Path, default=None,
                         help="trained efficientnet_b3 checkpoint: the backbone of the CNN+RNN models")
+    add_gpu_argument(parser)
 
 
 def parse_params(text: str) -> dict:
@@ -74,6 +76,7 @@ def write_outputs(out: Path, result: FitResult, meta: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    claim_device(args)  # before anything starts CUDA
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
     from pipeline.models import build_model  # heavy (timm): imported only when the command runs
 
