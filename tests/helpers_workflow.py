@@ -14,7 +14,11 @@ SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 
 def write_config(tmp: Path, overrides: dict | None = None) -> Path:
-    """The default config with results, demo and dataset folders moved under `tmp`, plus `overrides`."""
+    """The default config with results, demo and dataset folders moved under `tmp`, plus `overrides`.
+
+    `conditions` in `overrides` replaces the default set (merging could only add conditions); pass
+    `--replace-workflow-config` to snakemake for that to reach the run (see `snakemake`).
+    """
     cfg = yaml.safe_load((ROOT / "workflow_config.yaml").read_text())
     demo_root = tmp / "demo_data"
     cfg["results"] = str(tmp / "results")
@@ -24,6 +28,8 @@ def write_config(tmp: Path, overrides: dict | None = None) -> Path:
     for key, folder in names.items():
         cfg["datasets"][key]["root"] = str(demo_root / folder)
     cfg = deep_merge(cfg, overrides or {})
+    if overrides and "conditions" in overrides:
+        cfg["conditions"] = overrides["conditions"]
     path = tmp / "config.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path

@@ -32,7 +32,7 @@ from helpers_workflow import ROOT, SNAKEMAKE, write_config
 pytestmark = pytest.mark.slow
 
 # The tiny demo; DFDC alone (metadata-listed, so a video can be added), 4 shards so that shards differ.
-DEMO = {"identities": 4, "seconds": 2, "dfdc_parts": 3, "dfdc_videos_per_part": 3, "celebdf_videos": 2}
+DEMO = {"identities": 6, "seconds": 2, "dfdc_parts": 3, "dfdc_videos_per_part": 3, "celebdf_videos": 2}
 OVERRIDES = {
     "demo": DEMO,
     "models": ["efficientnet_b3"],
