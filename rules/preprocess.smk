@@ -3,7 +3,7 @@
 
 SAMPLE_PARAMS = as_json({"fps": PREP["fps"], "strict": PREP["strict"]})
 DETECT_PARAMS = as_json(
-    {k: PREP[k] for k in ("detector", "landmarks", "detect_max_side", "upsample", "strict")}
+    {k: PREP[k] for k in ("detector", "landmarks", "detect_max_side", "upsample", "retry_upsample", "strict")}
 )
 CROP_PARAMS = as_json(
     {k: PREP[k] for k in ("size_outlier_threshold", "margin", "crop_size", "jpeg_quality", "min_frames", "strict")}

@@ -20,10 +20,12 @@ def face_position(i: int) -> tuple[int, int]:
 
 
 def write_video(path: Path, n: int = 50, fps: int = 25, pts_ms: list[int] | None = None, rotation: int = 0,
-                size: tuple[int, int] = (320, 240), face: bool = True, faststart: bool = False) -> list[int]:
+                size: tuple[int, int] = (320, 240), face: bool = True, faststart: bool = False,
+                preset: str = "ultrafast") -> list[int]:
     """An H.264 'talking head' (the astronaut's face moving over a blurred background). Frame i is shown
     at `pts_ms[i]` milliseconds (default: constant `fps`). With `rotation` the frames are stored rotated
-    and a display matrix turns them back upright. Returns the pts in milliseconds."""
+    and a display matrix turns them back upright. x264's `preset` "medium" adds B-frames, some of which
+    no other frame references. Returns the pts in milliseconds."""
     pts_ms = pts_ms or [round(1000 * i / fps) for i in range(n)]
     rng = np.random.default_rng(0)
     background = cv2.GaussianBlur(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8), (31, 31), 0)
@@ -32,7 +34,7 @@ def write_video(path: Path, n: int = 50, fps: int = 25, pts_ms: list[int] | None
     with av.open(str(path), "w", options=options) as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height = (size[1], size[0]) if k % 2 else size
-        stream.pix_fmt, stream.options = "yuv420p", {"preset": "ultrafast"}
+        stream.pix_fmt, stream.options = "yuv420p", {"preset": preset}
         stream.time_base = stream.codec_context.time_base = TIME_BASE
         if rotation:
             stream.set_display_rotation(rotation)

@@ -7,6 +7,7 @@ import json
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import cv2
 import h5py
 import numpy as np
@@ -16,7 +17,7 @@ from helpers_videos import FACE, TIME_BASE, face_position, truncate, write_broke
 from pipeline.__main__ import main
 from pipeline.io import video_key
 from pipeline.preprocess.crop import crop_shard
-from pipeline.preprocess.detect import detect_shard
+from pipeline.preprocess.detect import FaceFinder, detect_shard
 from pipeline.preprocess.faces import FAN_WEIGHTS, FanLandmarker, build_detector, fan_weights_path
 from pipeline.preprocess.filters import filter_boxes, iou
 from pipeline.preprocess.geometry import cut_square, square_box
@@ -228,8 +229,32 @@ def test_frame_reader_reports_frames_it_could_not_decode(tmp_path):
     assert reader.problem() == "incomplete decode: 2 of 3 sampled frames decoded"
 
 
+def test_frame_reader_skips_unreferenced_frames_and_returns_identical_pictures(tmp_path):
+    path = str(tmp_path / "b.mp4")
+    write_video(tmp_path / "b.mp4", n=60, preset="medium")
+    pts = probe(path).pts
+    wanted = pts[::8]
+    reader = FrameReader(path, wanted)
+    got = {frame.pts: frame.to_ndarray(format="rgb24") for _, frame in reader}
+    with av.open(path) as container:
+        full = {f.pts: f.to_ndarray(format="rgb24") for f in container.decode(video=0) if f.pts in got}
+    assert sorted(got) == sorted(wanted) and reader.problem() is None
+    assert all(np.array_equal(got[p], full[p]) for p in wanted)
+    assert reader.decoded < pts.index(wanted[-1]) + 1  # some unwanted frames were never decoded
+
+
+def test_small_faces_are_found_by_the_retry_with_upsampling():
+    image = np.full((240, 320, 3), 90, np.uint8)
+    image[80:160, 120:200] = cv2.resize(FACE, (80, 80))  # the face in it is below HOG's 80 px window
+    frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+    assert FaceFinder(DetectParams(retry_upsample=False))(frame) is None
+    box, _, landmarks = FaceFinder(DetectParams())(frame)
+    assert 130 < (box[0] + box[2]) / 2 < 190 and 90 < (box[1] + box[3]) / 2 < 150
+    assert landmarks.shape == (68, 2)
+
+
 def test_mmod_detector_finds_the_face():
-    boxes, scores = build_detector("mmod", 0)(cv2.resize(FACE, (220, 220)))
+    boxes, scores = build_detector("mmod")(cv2.resize(FACE, (220, 220)), 0)
     assert boxes.shape == (1, 4) and scores.shape == (1,)
     assert np.abs((boxes[0, :2] + boxes[0, 2:]) / 2 - 110).max() < 25
 

@@ -1,8 +1,8 @@
 """`detect`: the largest face and its 68 landmarks on every sampled frame of a shard.
 
 Each video is decoded once; sampled frames are turned upright (display matrix), detected on a copy whose
-longer side is at most `detect_max_side` (dlib HOG cost grows with pixels, faces in FF++/DFDC are large),
-and the box is mapped back to full resolution where the landmarks are fitted. Boxes and landmarks are in
+longer side is at most `detect_max_side` (dlib HOG cost grows with pixels, faces in FF++/DFDC are large;
+frames without a face are retried with one more upsampling step), and the box is mapped back to full resolution where the landmarks are fitted. Boxes and landmarks are in
 pixels of the upright full-resolution frame, whose size the group attrs `width`, `height` give.
 """
 from __future__ import annotations
@@ -50,10 +50,17 @@ class Detections:
 
 
 class FaceFinder:
-    """Detector + landmarker, built once per process, applied to decoded frames."""
+    """Detector + landmarker, built once per process, applied to decoded frames.
+
+    Detection runs on a grey copy whose longer side is at most `detect_max_side`; a frame where nothing
+    is found is tried once more with one more upsampling step (`retry_upsample`), so small faces cost
+    time only on the frames that need it. Landmarks are fitted at full resolution.
+    """
 
     def __init__(self, params: DetectParams):
-        self.detector: FaceDetector = build_detector(params.detector, params.upsample)
+        self.detector: FaceDetector = build_detector(params.detector)
+        self.upsample = params.upsample
+        self.retry = params.retry_upsample
         self.landmarker: Landmarker = build_landmarker(params.landmarks)
         self.max_side = params.detect_max_side
 
@@ -63,14 +70,16 @@ class FaceFinder:
         scale = min(1.0, self.max_side / max(width, height))
         small = frame.reformat(
             width=max(int(round(width * scale)), 1), height=max(int(round(height * scale)), 1),
-            format="rgb24", interpolation="AREA",
+            format="gray", interpolation="AREA",
         ).to_ndarray()
         small = upright(small, frame.rotation)
-        boxes, scores = self.detector(small)
+        boxes, scores = self.detector(small, self.upsample)
+        if not len(boxes) and self.retry:
+            boxes, scores = self.detector(small, self.upsample + 1)
         if not len(boxes):
             return None
         best = int(np.argmax((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])))
-        full = upright(frame.to_ndarray(format="rgb24"), frame.rotation)
+        full = upright(frame.to_ndarray(format=self.landmarker.pixel_format), frame.rotation)
         box = boxes[best] * np.array([full.shape[1] / small.shape[1], full.shape[0] / small.shape[0]] * 2)
         return box.astype(np.float32), float(scores[best]), self.landmarker(full, box)
 
@@ -113,7 +122,8 @@ def detect_shard(index_path: str | os.PathLike, out: str | os.PathLike, report_p
     stats = ShardStats(STAGE, videos=len(videos), faces=0)
     with atomic_path(out) as tmp, h5py.File(tmp, "w") as h5:
         h5.attrs.update(detector=params.detector, landmarks=params.landmarks,
-                        detect_max_side=params.detect_max_side, upsample=params.upsample)
+                        detect_max_side=params.detect_max_side, upsample=params.upsample,
+                        retry_upsample=params.retry_upsample)
         for entry in progress(videos, STAGE, len(videos)):
             try:
                 det = detect_video(entry, find)

@@ -34,24 +34,26 @@ def _rect(box: np.ndarray) -> dlib.rectangle:
 
 
 class FaceDetector(Protocol):
-    def __call__(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Boxes (N, 4) x0, y0, x1, y1 and scores (N,) of the faces in an RGB uint8 image."""
+    def __call__(self, image: np.ndarray, upsample: int) -> tuple[np.ndarray, np.ndarray]:
+        """Boxes (N, 4) x0, y0, x1, y1 and scores (N,) of the faces in an RGB or grey uint8 image,
+        searched on the image upsampled `upsample` times (each step doubles its sides)."""
 
 
 class Landmarker(Protocol):
+    pixel_format: str  # the PyAV format of the full-resolution image it wants: "gray" or "rgb24"
+
     def __call__(self, rgb: np.ndarray, box: np.ndarray) -> np.ndarray:
-        """68 (x, y) landmarks (68, 2) of the face inside `box` (x0, y0, x1, y1)."""
+        """68 (x, y) landmarks (68, 2) of the face inside `box` (x0, y0, x1, y1) of an image in `pixel_format`."""
 
 
 class HogDetector:
-    """dlib's frontal-face HOG detector; score = SVM margin."""
+    """dlib's frontal-face HOG detector (80 px smallest face before upsampling); score = SVM margin."""
 
-    def __init__(self, upsample: int = 1):
-        self.upsample = upsample
+    def __init__(self):
         self.detector = dlib.get_frontal_face_detector()
 
-    def __call__(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        rects, scores, _ = self.detector.run(rgb, self.upsample, 0.0)
+    def __call__(self, image: np.ndarray, upsample: int) -> tuple[np.ndarray, np.ndarray]:
+        rects, scores, _ = self.detector.run(image, upsample, 0.0)
         boxes = [(r.left(), r.top(), r.right(), r.bottom()) for r in rects]
         return np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(scores, np.float32)
 
@@ -59,18 +61,20 @@ class HogDetector:
 class MmodDetector:
     """dlib's CNN (max-margin object detection) face detector; much slower on CPU, more pose-robust."""
 
-    def __init__(self, upsample: int = 1):
-        self.upsample = upsample
+    def __init__(self):
         self.detector = dlib.cnn_face_detection_model_v1(str(dlib_model_path("mmod_human_face_detector.dat")))
 
-    def __call__(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        found = self.detector(rgb, self.upsample)
+    def __call__(self, image: np.ndarray, upsample: int) -> tuple[np.ndarray, np.ndarray]:
+        found = self.detector(image, upsample)
         boxes = [(d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom()) for d in found]
         return np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray([d.confidence for d in found], np.float32)
 
 
 class DlibLandmarker:
-    """dlib's 68-point shape predictor (iBUG 300-W layout), ~1 ms a face."""
+    """dlib's 68-point shape predictor (iBUG 300-W layout), ~1 ms a face; it works on grey levels, so a
+    grey frame saves the RGB conversion of the full-resolution picture."""
+
+    pixel_format = "gray"
 
     def __init__(self):
         self.predictor = dlib.shape_predictor(str(dlib_model_path("shape_predictor_68_face_landmarks.dat")))
@@ -94,6 +98,8 @@ class FanLandmarker:
     no `torch.compile`. The weights must already be in the torch hub cache: jobs run offline.
     """
 
+    pixel_format = "rgb24"
+
     def __init__(self):
         path = fan_weights_path()
         if not path.is_file():
@@ -113,12 +119,12 @@ class FanLandmarker:
         return np.asarray(found[0], np.float32)[:, :2]
 
 
-def build_detector(name: str, upsample: int) -> FaceDetector:
+def build_detector(name: str) -> FaceDetector:
     """`hog` or `mmod`."""
     backends = {"hog": HogDetector, "mmod": MmodDetector}
     if name not in backends:
         raise StageError(f"unknown detector {name!r}; choose one of {sorted(backends)}")
-    return backends[name](upsample)
+    return backends[name]()
 
 
 def build_landmarker(name: str) -> Landmarker:

@@ -38,8 +38,9 @@ class SampleParams(StageParams):
 class DetectParams(StageParams):
     detector: str = "hog"  # hog | mmod
     landmarks: str = "dlib68"  # dlib68 | fan
-    detect_max_side: int = 480  # frames are downscaled to this longer side before detection
-    upsample: int = 1  # dlib upsampling steps on the downscaled frame
+    detect_max_side: int = 640  # frames are downscaled to this longer side before detection
+    upsample: int = 0  # dlib upsampling steps on the downscaled frame
+    retry_upsample: bool = True  # frames without a face are tried again with one more upsampling step
 
 
 @dataclass(frozen=True)
