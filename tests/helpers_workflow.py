@@ -1,6 +1,7 @@
 """Running Snakemake on the project's workflow from tests, with every path rooted in a temporary folder."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -58,3 +59,44 @@ def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
             continue
         counts[parts[0]] = int(parts[1])
     return counts
+
+
+WORKFLOW_FILES = ("Snakefile", "rules", "schemas", "pipeline", "envs", "report", "profiles",
+                  "workflow_config.yaml")
+
+
+def tiny_config(tmp: Path, overrides: dict, datasets: tuple[str, ...]) -> Path:
+    """write_config + keep only `datasets` (overrides can add keys, not remove them)."""
+    path = write_config(tmp, overrides)
+    cfg = yaml.safe_load(path.read_text())
+    cfg["datasets"] = {k: v for k, v in cfg["datasets"].items() if k in datasets}
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+class PrivateWorkflow:
+    """A copy of the workflow's files under `tmp/wf`, run with one config: editing its code or killing
+    its jobs cannot disturb the repository or anyone's results. Runs use the copied workflow profile
+    (`profiles/default`), as a user's runs do."""
+
+    def __init__(self, tmp: Path, overrides: dict, datasets: tuple[str, ...]) -> None:
+        self.dir = tmp / "wf"
+        self.dir.mkdir()
+        for name in WORKFLOW_FILES:
+            src = ROOT / name
+            if src.is_dir():
+                shutil.copytree(src, self.dir / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            elif src.exists():
+                shutil.copy2(src, self.dir / name)
+        self.config = tiny_config(tmp, overrides, datasets)
+        self.cfg = yaml.safe_load(self.config.read_text())
+        self.results = Path(self.cfg["results"])
+
+    def command(self, *args: str, lock: bool = False) -> list[str]:
+        """The snakemake command line; `lock=False` adds --nolock (tests that only plan)."""
+        return [SNAKEMAKE, "--snakefile", str(self.dir / "Snakefile"), "--directory", str(self.dir),
+                "--configfile", str(self.config), *([] if lock else ["--nolock"]), *args]
+
+    def snakemake(self, *args: str, lock: bool = False, timeout: float = 900) -> subprocess.CompletedProcess:
+        return subprocess.run(self.command(*args, lock=lock), cwd=self.dir, capture_output=True, text=True,
+                              timeout=timeout, check=False)

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers_workflow import ROOT, SNAKEMAKE, write_config
+from helpers_workflow import PrivateWorkflow
 
 pytestmark = pytest.mark.slow
 
@@ -39,19 +39,8 @@ OVERRIDES = {
     "conditions": {"all": []},
     "datasets": {"dfdc": {"parts": {"train": [0], "val": [1], "test": [2]}, "shards": 4}},
 }
-WORKFLOW_FILES = ("Snakefile", "rules", "schemas", "pipeline", "envs", "report", "profiles",
-                  "workflow_config.yaml")
 DOWNSTREAM = {"preprocess_report", "manifests_dfdc"}
 STAGES = ("sample_frames", "detect_faces", "crop_faces")
-
-
-def tiny_config(tmp: Path, overrides: dict, datasets: tuple[str, ...]) -> Path:
-    """write_config + keep only `datasets` (overrides can add keys, not remove them)."""
-    path = write_config(tmp, overrides)
-    cfg = yaml.safe_load(path.read_text())
-    cfg["datasets"] = {k: v for k, v in cfg["datasets"].items() if k in datasets}
-    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    return path
 
 
 @dataclass
@@ -76,29 +65,17 @@ def parse_dry_run(stdout: str) -> list[PlannedJob]:
     return jobs
 
 
-class Workflow:
-    """A private copy of the workflow, run with one config and fixed targets."""
+class Workflow(PrivateWorkflow):
+    """The tiny DFDC workflow, run with fixed targets."""
 
     def __init__(self, tmp: Path) -> None:
-        self.dir = tmp / "wf"
-        self.dir.mkdir()
-        for name in WORKFLOW_FILES:
-            src = ROOT / name
-            if src.is_dir():
-                shutil.copytree(src, self.dir / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-            elif src.exists():
-                shutil.copy2(src, self.dir / name)
-        self.config = tiny_config(tmp, OVERRIDES, ("dfdc",))
-        cfg = yaml.safe_load(self.config.read_text())
-        self.results = Path(cfg["results"])
-        self.dfdc_root = Path(cfg["datasets"]["dfdc"]["root"])
+        super().__init__(tmp, OVERRIDES, ("dfdc",))
+        self.dfdc_root = Path(self.cfg["datasets"]["dfdc"]["root"])
         self.targets = [str(self.results / "manifests/dfdc/counts.csv"),
                         str(self.results / "preprocess/dfdc/report.csv")]
 
-    def snakemake(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-        cmd = [SNAKEMAKE, "--snakefile", str(self.dir / "Snakefile"), "--directory", str(self.dir),
-               "--configfile", str(self.config), "--nolock", *args, *self.targets]
-        return subprocess.run(cmd, cwd=self.dir, capture_output=True, text=True, timeout=timeout, check=False)
+    def snakemake(self, *args: str, lock: bool = False, timeout: float = 900) -> subprocess.CompletedProcess:
+        return super().snakemake(*args, *self.targets, lock=lock, timeout=timeout)
 
     def plan(self, *args: str) -> list[PlannedJob]:
         result = self.snakemake("-n", *args)
