@@ -16,7 +16,7 @@ import pytest
 from helpers_videos import FACE, TIME_BASE, face_position, truncate, write_broken_files, write_video
 from pipeline.__main__ import main
 from pipeline.io import video_key
-from pipeline.preprocess.crop import crop_shard
+from pipeline.preprocess.crop import crop_frame, crop_shard
 from pipeline.preprocess.detect import FaceFinder, detect_shard
 from pipeline.preprocess.faces import FAN_WEIGHTS, FanLandmarker, build_detector, fan_weights_path
 from pipeline.preprocess.filters import filter_boxes, iou
@@ -251,6 +251,32 @@ def test_small_faces_are_found_by_the_retry_with_upsampling():
     box, _, landmarks = FaceFinder(DetectParams())(frame)
     assert 130 < (box[0] + box[2]) / 2 < 190 and 90 < (box[1] + box[3]) / 2 < 150
     assert landmarks.shape == (68, 2)
+
+
+@pytest.mark.parametrize("pix_fmt", ["yuv420p", "yuv422p", "yuv444p", "yuvj420p", "rgb24"])
+@pytest.mark.parametrize("shape", [(250, 334, 3), (251, 333, 3)])
+def test_crop_converts_only_the_box_and_matches_the_full_frame(pix_fmt, shape):
+    rng = np.random.default_rng(1)
+    image = cv2.GaussianBlur(rng.integers(0, 255, shape, dtype=np.uint8), (5, 5), 0)
+    frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format=pix_fmt)
+    full = frame.to_ndarray(format="rgb24")
+    boxes = [[0, 0, 333, 251], [-40, -30, 90, 100], [250, 180, 400, 330], [101, 57, 180, 136],
+             [500, 500, 600, 600]] + [list(rng.integers(-50, 300, 2)) + [0, 0] for _ in range(20)]
+    for box in boxes:
+        if box[2] == 0:
+            side = int(rng.integers(1, 160))
+            box = [box[0], box[1], box[0] + side, box[1] + side]
+        box = np.array(box)
+        assert np.array_equal(crop_frame(frame, box, 64), cut_square(full, box, 64)), (pix_fmt, box)
+
+
+def test_crop_of_a_rotated_frame_matches_the_upright_picture(tmp_path):
+    write_video(tmp_path / "r.mp4", n=3, rotation=90)
+    with av.open(str(tmp_path / "r.mp4")) as container:
+        frame = next(container.decode(video=0))
+    upright_rgb = np.ascontiguousarray(np.rot90(frame.to_ndarray(format="rgb24"), round(frame.rotation / 90)))
+    box = np.array([30, 50, 200, 220])
+    assert frame.rotation and np.array_equal(crop_frame(frame, box, 64), cut_square(upright_rgb, box, 64))
 
 
 def test_mmod_detector_finds_the_face():

@@ -10,6 +10,7 @@ import csv
 import json
 import os
 
+import av
 import h5py
 import numpy as np
 
@@ -19,7 +20,7 @@ from pipeline.preprocess.geometry import cut_square, square_box
 from pipeline.preprocess.params import CropParams
 from pipeline.preprocess.problems import ProblemReport
 from pipeline.preprocess.stage import ShardStats, guarded, progress
-from pipeline.preprocess.video import FrameReader, VideoError, one_line, upright
+from pipeline.preprocess.video import FrameReader, VideoError, one_line, region_rgb, upright_size
 from pipeline.store import ClipStoreWriter, VideoCrops, encode_jpeg
 
 STAGE = "crop"
@@ -33,6 +34,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--summary", required=True, help="per-video CSV video_id,key,n_frames,status")
     parser.add_argument("--report", required=True, help="problem CSV to write")
     parser.add_argument("--params", default="{}", help='JSON, e.g. {"margin": 0.4, "crop_size": 320}')
+
+
+def crop_frame(frame: av.VideoFrame, box: np.ndarray, size: int) -> np.ndarray:
+    """`cut_square` of the upright frame, converting to RGB only the part of the frame inside `box`."""
+    width, height = upright_size(frame.width, frame.height, frame.rotation)
+    x0, y0 = min(max(int(box[0]), 0), width), min(max(int(box[1]), 0), height)
+    x1, y1 = max(min(int(box[2]), width), x0), max(min(int(box[3]), height), y0)
+    inside = region_rgb(frame, x0, y0, x1, y1)
+    return cut_square(inside, np.asarray(box, np.int64) - [x0, y0, x0, y0], size)
 
 
 def crop_video(entry: dict, boxes: np.ndarray, landmarks: np.ndarray, source_size: tuple[int, int],
@@ -53,8 +63,7 @@ def crop_video(entry: dict, boxes: np.ndarray, landmarks: np.ndarray, source_siz
     jpegs: list[bytes | None] = [None] * len(keep)
     reader = FrameReader(entry["path"], pts)
     for j, frame in reader:
-        image = upright(frame.to_ndarray(format="rgb24"), frame.rotation)
-        jpegs[j] = encode_jpeg(cut_square(image, crop_boxes[j], params.crop_size), params.jpeg_quality)
+        jpegs[j] = encode_jpeg(crop_frame(frame, crop_boxes[j], params.crop_size), params.jpeg_quality)
     done = np.array([data is not None for data in jpegs], bool)
     if not done.any():
         return None, reader.problem()

@@ -29,7 +29,7 @@ def cut_square(image: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
     """
     x0, y0, x1, y1 = (int(v) for v in box)
     h, w = image.shape[:2]
-    region = image[max(y0, 0):min(y1, h), max(x0, 0):min(x1, w)]
+    region = image[max(y0, 0):max(min(y1, h), 0), max(x0, 0):max(min(x1, w), 0)]  # empty when outside
     pad = (max(-y0, 0), max(y1 - h, 0), max(-x0, 0), max(x1 - w, 0))
     if region.size == 0:
         region = np.zeros((y1 - y0, x1 - x0, image.shape[2]), image.dtype)
