@@ -2,8 +2,9 @@
 
 Each video is decoded once; sampled frames are turned upright (display matrix), detected on a copy whose
 longer side is at most `detect_max_side` (dlib HOG cost grows with pixels, faces in FF++/DFDC are large;
-frames without a face are retried with one more upsampling step), and the box is mapped back to full resolution where the landmarks are fitted. Boxes and landmarks are in
-pixels of the upright full-resolution frame, whose size the group attrs `width`, `height` give.
+frames without a face are retried with one more upsampling step), and the box is mapped back to full
+resolution where the landmarks are fitted. Boxes and landmarks are in pixels of the upright
+full-resolution frame, whose size the group attrs `width`, `height` give.
 """
 from __future__ import annotations
 
