@@ -38,16 +38,21 @@ METRIC_COLUMNS = ("epoch", "train_loss", "val_loss", "val_acc", "lr", "seconds")
 
 @dataclass(frozen=True)
 class Runtime:
-    """Where and how batches run: device, bf16 autocast (CUDA) and channels-last memory (2D models on CUDA)."""
+    """Where and how batches run: device, bf16 autocast (CUDA) and channels-last memory (2D models on CUDA).
+
+    `bf16=None` means autocast on CUDA only; True forces it on any device (tests run the CUDA path's
+    mixed precision on the CPU that way).
+    """
 
     device: torch.device
     mean: tuple[float, ...]
     std: tuple[float, ...]
     channels_last: bool = False
+    bf16: bool | None = None
 
     @property
     def amp(self) -> bool:
-        return self.device.type == "cuda"
+        return self.device.type == "cuda" if self.bf16 is None else self.bf16
 
     def prepare(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """A uint8 batch from the loader -> normalised float input and float targets on the device."""
