@@ -210,3 +210,12 @@ def test_cuda_step_settings_run_every_model(name):
     (loss, grad), (reference, _) = step(bf16=True), step(bf16=False)
     assert torch.isfinite(grad).all() and grad.abs().sum() > 0
     assert abs(loss - reference) < 0.1 * max(1.0, abs(reference))  # bf16 keeps ~3 significant digits
+
+
+def test_finished_run_frees_its_state_when_asked(tiny_models, manifests, tmp_path):
+    p = params(epochs=1)
+    p["train"]["keep_state"] = False
+    assert train(manifests, tmp_path / "out", tmp_path / "state", p) == 0
+    assert (tmp_path / "out" / "model.pt").is_file() and not (tmp_path / "state").exists()
+    assert train(manifests, tmp_path / "kept", tmp_path / "kept_state", params(epochs=1)) == 0
+    assert sorted(f.name for f in (tmp_path / "kept_state").iterdir()) == ["best.pt", "last.pt"]

@@ -75,6 +75,16 @@ def write_outputs(out: Path, result: FitResult, meta: dict) -> None:
         tmp.write_text(json.dumps(meta, indent=2) + "\n")
 
 
+def remove_state(state_dir: Path) -> None:
+    """Delete a finished run's resume files (model, optimizer and best weights: ~4x the model's size)."""
+    for name in ("last.pt", "best.pt"):
+        (state_dir / name).unlink(missing_ok=True)
+    try:
+        state_dir.rmdir()
+    except OSError:
+        pass  # not empty (files of someone else) or already gone
+
+
 def run(args: argparse.Namespace) -> int:
     claim_device(args)  # before anything starts CUDA
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
@@ -118,4 +128,6 @@ def run(args: argparse.Namespace) -> int:
                 stopped_because=result.stopped_because, epochs_run=len(result.metrics), n_train=len(train_rows),
                 n_val=len(val_rows), device=str(device))
     write_outputs(args.out, result, meta)
+    if not cfg.keep_state:
+        remove_state(args.state)
     return 0

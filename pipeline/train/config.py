@@ -9,7 +9,7 @@ from typing import Any
 SCHEDULERS = ("plateau", "multistep")
 # `train` keys that do not change what a run computes epoch by epoch: a run resumes across changes to them
 # (e.g. more epochs, a longer patience, other worker counts or cluster resources).
-RESUMABLE_KEYS = ("epochs", "early_stop_patience", "num_workers", "threads", "mem_mb", "runtime")
+RESUMABLE_KEYS = ("epochs", "early_stop_patience", "num_workers", "threads", "mem_mb", "runtime", "keep_state")
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class TrainConfig:
     image_size: int | None = None
     num_workers: int = 4
     threads: int = 2
+    keep_state: bool = True  # keep the resume state of a finished run (raising `epochs` then continues it)
     pretrained: str = ""
     preprocess: dict = field(default_factory=dict)
 
