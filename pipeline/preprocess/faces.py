@@ -42,7 +42,7 @@ class FaceDetector(Protocol):
 class Landmarker(Protocol):
     pixel_format: str  # the PyAV format of the full-resolution image it wants: "gray" or "rgb24"
 
-    def __call__(self, rgb: np.ndarray, box: np.ndarray) -> np.ndarray:
+    def __call__(self, image: np.ndarray, box: np.ndarray) -> np.ndarray:
         """68 (x, y) landmarks (68, 2) of the face inside `box` (x0, y0, x1, y1) of an image in `pixel_format`."""
 
 
@@ -79,8 +79,8 @@ class DlibLandmarker:
     def __init__(self):
         self.predictor = dlib.shape_predictor(str(dlib_model_path("shape_predictor_68_face_landmarks.dat")))
 
-    def __call__(self, rgb: np.ndarray, box: np.ndarray) -> np.ndarray:
-        shape = self.predictor(rgb, _rect(box))
+    def __call__(self, image: np.ndarray, box: np.ndarray) -> np.ndarray:
+        shape = self.predictor(image, _rect(box))
         return np.array([(p.x, p.y) for p in shape.parts()], np.float32)
 
 
