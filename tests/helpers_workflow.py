@@ -36,11 +36,17 @@ def write_config(tmp: Path, overrides: dict | None = None) -> Path:
     return path
 
 
+def snakemake_command(workflow_dir: Path, configfile: Path, *args: str, lock: bool = False) -> list[str]:
+    """The snakemake command line for the workflow in `workflow_dir` with `configfile`; `lock=False`
+    adds --nolock (runs that cannot collide, and tests that only plan)."""
+    return [SNAKEMAKE, "--snakefile", str(workflow_dir / "Snakefile"), "--directory", str(workflow_dir),
+            "--configfile", str(configfile), *([] if lock else ["--nolock"]), *args]
+
+
 def snakemake(configfile: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     """Run snakemake in the repository with `configfile` replacing the default config."""
-    cmd = [SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(ROOT),
-           "--configfile", str(configfile), "--nolock", *args]
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(snakemake_command(ROOT, configfile, *args), cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, check=False)
 
 
 def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
@@ -93,9 +99,7 @@ class PrivateWorkflow:
         self.results = Path(self.cfg["results"])
 
     def command(self, *args: str, lock: bool = False) -> list[str]:
-        """The snakemake command line; `lock=False` adds --nolock (tests that only plan)."""
-        return [SNAKEMAKE, "--snakefile", str(self.dir / "Snakefile"), "--directory", str(self.dir),
-                "--configfile", str(self.config), *([] if lock else ["--nolock"]), *args]
+        return snakemake_command(self.dir, self.config, *args, lock=lock)
 
     def snakemake(self, *args: str, lock: bool = False, timeout: float = 900) -> subprocess.CompletedProcess:
         return subprocess.run(self.command(*args, lock=lock), cwd=self.dir, capture_output=True, text=True,

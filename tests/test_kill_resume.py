@@ -34,17 +34,21 @@ def command(*argv) -> list[str]:
     return [sys.executable, "-m", "pipeline", *map(str, argv)]
 
 
-def kill_when(argv: list[str], ready: Callable[[], bool], timeout: float = 60) -> None:
-    """Start `argv`, SIGKILL it as soon as `ready()` holds, and check it was still running then."""
-    proc = subprocess.Popen(argv, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def kill_when(argv: list[str], ready: Callable[[], bool], timeout: float = 60, cwd: Path = ROOT,
+              env: dict | None = ENV) -> None:
+    """Start `argv` in its own process group, SIGKILL the group (the command and any process it
+    started) as soon as `ready()` holds, and check the command was still running then."""
+    what = " ".join(map(str, argv[:4]))
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
     deadline = time.monotonic() + timeout
     try:
         while not ready():
-            assert proc.poll() is None, f"{argv[3]} finished before it could be killed"
-            assert time.monotonic() < deadline, f"{argv[3]} never reached the kill point"
+            assert proc.poll() is None, f"{what} finished before it could be killed"
+            assert time.monotonic() < deadline, f"{what} never reached the kill point"
             time.sleep(0.02)
-        assert proc.poll() is None, f"{argv[3]} finished before it could be killed"
-        os.kill(proc.pid, signal.SIGKILL)
+        assert proc.poll() is None, f"{what} finished before it could be killed"
+        os.killpg(proc.pid, signal.SIGKILL)
     finally:
         proc.wait()
     assert proc.returncode == -signal.SIGKILL

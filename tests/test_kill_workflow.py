@@ -12,9 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,7 +20,7 @@ import h5py
 import pytest
 
 from helpers_workflow import PrivateWorkflow
-from test_kill_resume import h5_contents
+from test_kill_resume import h5_contents, kill_when
 from test_train import metrics
 
 pytestmark = pytest.mark.slow
@@ -46,20 +44,9 @@ class KilledWorkflow(PrivateWorkflow):
     def run(self, *args: str) -> subprocess.CompletedProcess:
         return self.snakemake("--cores", "2", *args, self.target, lock=True)
 
-    def kill_when(self, ready: Callable[[], bool], timeout: float = 600) -> None:
-        """Start the run in its own process group, SIGKILL the group once `ready()` holds."""
-        proc = subprocess.Popen(self.command("--cores", "2", self.target, lock=True), cwd=self.dir,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        try:
-            while not ready():
-                assert proc.poll() is None, "the run finished before it could be killed"
-                assert time.monotonic() < deadline, "the run never reached the kill point"
-                time.sleep(0.02)
-            os.killpg(proc.pid, signal.SIGKILL)
-        finally:
-            proc.wait()
-        assert proc.returncode == -signal.SIGKILL
+    def kill_when(self, ready: Callable[[], bool]) -> None:
+        """Start the run, SIGKILL Snakemake and its jobs once `ready()` holds."""
+        kill_when(self.command("--cores", "2", self.target, lock=True), ready, timeout=600, cwd=self.dir, env=None)
 
     def unlock_after_kill(self) -> None:
         """What the README tells a user to do after a kill: the plain rerun names --unlock; unlock."""

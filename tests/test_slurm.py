@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers_workflow import ROOT, SNAKEMAKE, write_config
+from helpers_workflow import ROOT, snakemake_command, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -103,9 +103,7 @@ def cluster(tmp_path_factory):
 
 
 def _snakemake(config: Path, args: list[str], env: dict | None, timeout: float) -> subprocess.CompletedProcess:
-    cmd = [SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(ROOT),
-           "--configfile", str(config), "--nolock", *args]
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env, check=False)
+    return subprocess.run(snakemake_command(ROOT, config, *args), cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env, check=False)
 
 
 def _normalised(path: Path, roots: list[Path]) -> str:
