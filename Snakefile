@@ -13,6 +13,7 @@ validate(config, "schemas/config.schema.yaml")
 
 include: "rules/common.smk"
 include: "rules/demo.smk"
+include: "rules/preflight.smk"
 include: "rules/preprocess.smk"
 include: "rules/manifests.smk"
 include: "rules/train.smk"
@@ -21,6 +22,6 @@ include: "rules/tables.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_targets(),
-    default_target: True

@@ -5,8 +5,8 @@ times `ClipDataset.__getitem__` in one process (= one worker) for video clips (1
 frames (image models) at the model input size, split into stages (read+decode, resize, augment).
 Goal: >= 2,000 frames/s per worker at 224 px.
 
-    python bench/bench_loader.py [--size 224] [--seconds 10] [--workers 0 2]
-Writes bench/out/loader.json and bench/out/loader.md.
+    python bench/bench_loader.py [--size 224] [--seconds 10] [--workers 0 2] [--name loader]
+Writes <name>.json and <name>.md to bench/out/ (or $BENCH_OUT).
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ from pipeline.data.transforms import resize_frames  # noqa: E402
 from pipeline.io import video_key  # noqa: E402
 from pipeline.store import ClipStore, ClipStoreWriter, VideoCrops, encode_jpeg  # noqa: E402
 
-OUT = Path(__file__).parent / "out"
+OUT = Path(os.environ.get("BENCH_OUT") or Path(__file__).parent / "out")
 
 
 def face_like_frames(n: int, size: int, rng: np.random.Generator) -> list[bytes]:
@@ -120,6 +120,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=48, help="frames per video")
     ap.add_argument("--seconds", type=float, default=10.0, help="timing per measurement")
     ap.add_argument("--workers", type=int, nargs="*", default=[], help="also time DataLoaders with these workers")
+    ap.add_argument("--name", default="loader", help="output file names under bench/out/")
     args = ap.parse_args()
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
@@ -134,8 +135,8 @@ def main() -> None:
             "stages_frames_per_s": bench_stages(rows, args.size, args.seconds),
             "loaders": [bench_loader(rows, args.size, w, args.seconds) for w in args.workers],
         }
-    OUT.mkdir(exist_ok=True)
-    (OUT / "loader.json").write_text(json.dumps(result, indent=2) + "\n")
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / f"{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [f"# Loader throughput ({args.crop}-px store -> {args.size}-px input, augmentation on, 1 thread)", "",
              f"{result['kb_per_frame']} KB/frame on {result['host']} ({result['cpus']} CPUs)", "",
              "| what | frames/s |", "|---|---:|",
@@ -144,7 +145,7 @@ def main() -> None:
     lines += [f"| stage: {k} | {v:.0f} |" for k, v in result["stages_frames_per_s"].items()]
     lines += [f"| DataLoader, {r['workers']} workers (per worker) | {r['frames_per_s']:.0f} "
               f"({r['frames_per_s_per_worker']:.0f}) |" for r in result["loaders"]]
-    (OUT / "loader.md").write_text("\n".join(lines) + "\n")
+    (OUT / f"{args.name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -2,11 +2,14 @@
 
 Runs `pipeline.train.loop.train_step` on random uint8 batches (normalised as in training) at the demo
 input size (64) and at each model's paper size (299 Xception, 224 the others), with the batch sizes
-of `workflow_config.yaml` (`hparams`). On CPU a paper-size video step takes tens of seconds: keep
-`--steps` small there.
+of `workflow_config.yaml` (`hparams`), on the device training would use (CUDA with bf16 autocast, and
+channels-last for 2D models, when there is one). On CUDA it also records the peak GPU memory of the
+steps (`torch.cuda.max_memory_allocated`, warm-up included). On CPU a paper-size video step takes tens
+of seconds: keep `--steps` small there.
 
     python bench/bench_train.py [--models r3d_18 ...] [--sizes 64 paper] [--steps 3] [--threads 2]
-Writes bench/out/train.json and bench/out/train.md.
+        [--device auto|cpu] [--name train]
+Writes <name>.json and <name>.md to bench/out/ (or $BENCH_OUT).
 """
 from __future__ import annotations
 
@@ -28,13 +31,16 @@ from pipeline.models import build_model, list_models  # noqa: E402
 from pipeline.train.cli import select_device  # noqa: E402
 from pipeline.train.loop import Runtime, seed_everything, train_step  # noqa: E402
 
-OUT = Path(__file__).parent / "out"
+OUT = Path(os.environ.get("BENCH_OUT") or Path(__file__).parent / "out")
 
 
 def bench_model(name: str, size: int | None, batch_size: int, steps: int, clip_len: int,
                 device: torch.device) -> dict:
     seed_everything(0, 0)
-    model, _ = build_model(name, image_size=size, pretrained="none")
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+    model, _ = build_model(name, image_size=size, clip_len=clip_len, pretrained="none")
     spec = model.spec
     video = spec.kind != "image"
     rt = Runtime(device, tuple(spec.mean), tuple(spec.std), channels_last=device.type == "cuda" and not video)
@@ -55,9 +61,15 @@ def bench_model(name: str, size: int | None, batch_size: int, steps: int, clip_l
     if device.type == "cuda":
         torch.cuda.synchronize()
     per_step = (time.perf_counter() - start) / steps
+    peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
     return {"model": name, "kind": spec.kind, "input_size": spec.input_size, "batch_size": batch_size,
-            "clip_len": clip_len if video else 1, "steps": steps, "seconds_per_step": per_step,
-            "samples_per_s": batch_size / per_step, "frames_per_s": batch_size * (clip_len if video else 1) / per_step}
+            "clip_len": clip_len if video else 1, "steps": steps, "bf16": rt.amp, "seconds_per_step": per_step,
+            "samples_per_s": batch_size / per_step, "frames_per_s": batch_size * (clip_len if video else 1) / per_step,
+            "peak_mib": peak}
+
+
+def mib(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0f}"
 
 
 def main() -> None:
@@ -68,25 +80,34 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=None, help="default: hparams of workflow_config.yaml")
     ap.add_argument("--clip-len", type=int, default=16)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", choices=["auto", "cpu"], default="auto", help="auto: CUDA when there is one")
+    ap.add_argument("--name", default="train", help="output file names under bench/out/")
     args = ap.parse_args()
     hparams = yaml.safe_load((ROOT / "workflow_config.yaml").read_text())["hparams"]
-    device = select_device(args.threads)
+    device = select_device(args.threads) if args.device == "auto" else torch.device("cpu")
+    torch.set_num_threads(args.threads)
     rows = []
     for name in args.models or list_models():
         for size in args.sizes:
             row = bench_model(name, None if size == "paper" else int(size),
                               args.batch_size or hparams[name]["batch_size"], args.steps, args.clip_len, device)
             rows.append(row)
+            peak = "" if row["peak_mib"] is None else f"  peak {row['peak_mib']:.0f} MiB"
             print(f"{name:22s} {row['input_size']:4d}px  batch {row['batch_size']}  "
-                  f"{row['seconds_per_step']:.2f} s/step  {row['samples_per_s']:.2f} samples/s", flush=True)
-    OUT.mkdir(exist_ok=True)
-    info = {"device": str(device), "threads": torch.get_num_threads(), "host": platform.node(), "cpus": os.cpu_count()}
-    (OUT / "train.json").write_text(json.dumps({**info, "results": rows}, indent=2) + "\n")
-    lines = [f"# Training-step throughput ({info['device']}, {info['threads']} threads, {info['host']})", "",
-             "| model | input | batch | s/step | samples/s | frames/s |", "|---|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r['model']} | {r['input_size']} | {r['batch_size']}x{r['clip_len']} | {r['seconds_per_step']:.2f} "
-              f"| {r['samples_per_s']:.2f} | {r['frames_per_s']:.1f} |" for r in rows]
-    (OUT / "train.md").write_text("\n".join(lines) + "\n")
+                  f"{row['seconds_per_step']:.3f} s/step  {row['samples_per_s']:.2f} samples/s{peak}", flush=True)
+    OUT.mkdir(parents=True, exist_ok=True)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else ""
+    info = {"device": str(device), "device_name": name, "torch": torch.__version__,
+            "threads": torch.get_num_threads(), "host": platform.node(), "cpus": os.cpu_count()}
+    (OUT / f"{args.name}.json").write_text(json.dumps({**info, "results": rows}, indent=2) + "\n")
+    where = " ".join(filter(None, (info["device"], name)))
+    lines = [f"# Training-step throughput ({where}, {info['threads']} threads, {info['host']})", "",
+             "| model | input | batch | bf16 | s/step | samples/s | frames/s | peak GPU MiB |",
+             "|---|---:|---:|:-:|---:|---:|---:|---:|"]
+    lines += [f"| {r['model']} | {r['input_size']} | {r['batch_size']}x{r['clip_len']} "
+              f"| {'yes' if r['bf16'] else 'no'} | {r['seconds_per_step']:.3f} | {r['samples_per_s']:.2f} "
+              f"| {r['frames_per_s']:.1f} | {mib(r['peak_mib'])} |" for r in rows]
+    (OUT / f"{args.name}.md").write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

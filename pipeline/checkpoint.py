@@ -44,8 +44,17 @@ def save_checkpoint(path: str | os.PathLike, *, model: str, state_dict: dict, co
         "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
         "config": config, "preprocess": preprocess, "code_version": code_version(), **extra,
     }
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    save_atomic(payload, path)
+
+
+def save_atomic(payload: Any, path: str | os.PathLike) -> None:
+    """`torch.save` under a temporary name, renamed onto `path` only once complete (`atomic_path`).
+
+    Saved through a Python file object, so a full disk surfaces as `OSError(ENOSPC)` (torch's own
+    writer reports it as an unrelated RuntimeError) and the temporary file is removed.
+    """
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        torch.save(payload, fh)
 
 
 def load_checkpoint(path: str | os.PathLike, expect_model: str | None = None) -> dict:

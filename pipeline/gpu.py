@@ -1,4 +1,4 @@
-"""Pin each GPU job of a workstation run to its own GPU with file locks.
+"""Pin each GPU job of a workstation run to a GPU slot with file locks: N jobs per GPU at most.
 
 Snakemake's resource pool (`resources: gpu=N`, see `profiles/default/config.yaml`) guarantees that at
 most N GPU jobs run at once, but it does not tell a job *which* GPU to use: without help every job
@@ -14,6 +14,14 @@ It is a no-op when
 * it runs inside a batch job that was given no GPU.
 When `CUDA_VISIBLE_DEVICES` lists several devices (a user restricting a run to a subset, or Snakemake
 run locally inside a multi-GPU allocation), the job picks one of *those*.
+
+Small jobs (the demo's, evaluation) leave most of a GPU idle, so a GPU can hold N slots,
+`STDD_GPU_JOBS_PER_DEVICE=N` (default 1; `--gpu-jobs-per-device` of a command overrides it): slot 0 of
+device i is `gpu<i>.lock`, slot k > 0 `gpu<i>.slot<k>.lock`, and jobs fill slot 0 of every device before
+slot 1 of any, so load spreads over the devices. `profiles/default/config.yaml` reads the same variable
+and sizes Snakemake's `gpu` pool to devices x N, so the pool admits as many jobs as there are slots.
+The workflow's config key `gpu_jobs_per_device` is the default under the variable
+(`jobs_per_device(default=...)`), for the rules to pass on as `--gpu-jobs-per-device`.
 
 Locks are per machine: `lock_dir` must be node-local or used by one machine only (GPU 0 of two
 hosts are different GPUs; `flock` on a shared NFS folder could make them exclude each other).
@@ -41,6 +49,27 @@ SCHEDULER_VARS = ("SLURM_JOB_ID", "PBS_JOBID", "LSB_JOBID", "JOB_ID", "SGE_TASK_
 
 # Open lock files of this process: kept referenced so the locks live until the process exits.
 _HELD: list[int] = []
+
+JOBS_PER_DEVICE_VAR = "STDD_GPU_JOBS_PER_DEVICE"
+
+
+def jobs_per_device(value: int | None = None, default: int = 1) -> int:
+    """GPU slots per device: `value` when given (a command's option), else `$STDD_GPU_JOBS_PER_DEVICE`,
+    else `default` (the workflow's `gpu_jobs_per_device`, 1 when unset)."""
+    if value is None:
+        text = os.environ.get(JOBS_PER_DEVICE_VAR, "").strip()
+        try:
+            value = int(text) if text else default
+        except ValueError:
+            raise ValueError(f"{JOBS_PER_DEVICE_VAR}={text!r}: expected a whole number of jobs per GPU") from None
+    if value < 1:
+        raise ValueError(f"GPU jobs per device must be at least 1, got {value}")
+    return value
+
+
+def lock_name(device: str, slot: int) -> str:
+    """The lock file of one slot of a device (slot 0 keeps the one-job-per-GPU name)."""
+    return f"gpu{device}.lock" if slot == 0 else f"gpu{device}.slot{slot}.lock"
 
 
 def count_gpus() -> int:
@@ -78,16 +107,18 @@ def claim_gpu(
     lock_dir: str | os.PathLike[str],
     *,
     n_gpus: int | None = None,
+    slots: int | None = None,
     wait_s: float = 60.0,
     poll_s: float = 0.5,
 ) -> int | None:
-    """Lock a free GPU for this process and export `CUDA_VISIBLE_DEVICES`; return its index.
+    """Lock a free slot of a GPU for this process and export `CUDA_VISIBLE_DEVICES`; return the GPU's index.
 
     `lock_dir` holds one lock file per GPU (e.g. `<results>/.gpu_locks`; every concurrent job of a
     machine must use the same folder, so prefer one folder per machine when several results folders
-    share GPUs). `n_gpus` overrides the `nvidia-smi` count (tests). When every GPU is locked (e.g. by a
-    second Snakemake run on the same machine), it polls for up to `wait_s` seconds, then shares the
-    GPU picked by the process id rather than failing (logged as a warning).
+    share GPUs). `n_gpus` overrides the `nvidia-smi` count (tests); `slots` is the number of jobs a GPU
+    takes (`jobs_per_device`). When every slot is locked (e.g. by a second Snakemake run on the same
+    machine), it polls for up to `wait_s` seconds, then shares the GPU picked by the process id rather
+    than failing (logged as a warning).
 
     Returns the physical GPU index chosen (the position in `CUDA_VISIBLE_DEVICES` when that listed a
     subset), or None when nothing was done (no GPU, or the device was already pinned).
@@ -95,6 +126,7 @@ def claim_gpu(
     devices = _candidates(n_gpus)
     if devices is None:
         return None
+    slots = jobs_per_device(slots)
     if "torch" in sys.modules:
         torch = sys.modules["torch"]
         if getattr(torch.cuda, "is_initialized", lambda: False)():
@@ -104,27 +136,36 @@ def claim_gpu(
     folder.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + max(0.0, wait_s)
     while True:
-        for position, device in enumerate(devices):
-            fd = os.open(folder / f"gpu{device}.lock", os.O_RDWR | os.O_CREAT, 0o666)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                continue
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
-            _HELD.append(fd)  # released by the kernel when the process exits
-            os.environ["CUDA_VISIBLE_DEVICES"] = device
-            log.info("claim_gpu: using GPU %s (lock %s)", device, folder / f"gpu{device}.lock")
-            return _index(device, position)
+        for slot in range(slots):
+            for position, device in enumerate(devices):
+                lock = folder / lock_name(device, slot)
+                if _try_lock(lock):
+                    os.environ["CUDA_VISIBLE_DEVICES"] = device
+                    log.info("claim_gpu: using GPU %s (lock %s)", device, lock)
+                    return _index(device, position)
         if time.monotonic() >= deadline:
             break
         time.sleep(poll_s)
     position = os.getpid() % len(devices)
     device = devices[position]
-    log.warning("claim_gpu: all %d GPUs are locked by other jobs; sharing GPU %s", len(devices), device)
+    log.warning("claim_gpu: all %d slots of %d GPUs are locked by other jobs; sharing GPU %s", slots * len(devices),
+                len(devices), device)
     os.environ["CUDA_VISIBLE_DEVICES"] = device
     return _index(device, position)
+
+
+def _try_lock(path: Path) -> bool:
+    """Take an exclusive `flock` on `path` for the rest of this process, if no other process holds it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return False
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    _HELD.append(fd)  # released by the kernel when the process exits
+    return True
 
 
 def _index(device: str, position: int) -> int:
@@ -144,10 +185,12 @@ def release_gpus() -> None:
 
 def add_gpu_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gpu-lock-dir", default=None,
-                        help="pin this job to a GPU no other job holds (file locks here, see pipeline/gpu.py)")
+                        help="pin this job to a GPU slot no other job holds (file locks here, see pipeline/gpu.py)")
+    parser.add_argument("--gpu-jobs-per-device", type=int, default=None, metavar="N",
+                        help=f"jobs one GPU takes at once (default: ${JOBS_PER_DEVICE_VAR}, else 1)")
 
 
 def claim_device(args: argparse.Namespace) -> None:
     """Take a free GPU before CUDA starts when the rule asks for it; otherwise leave the device alone."""
     if args.gpu_lock_dir:
-        claim_gpu(args.gpu_lock_dir)
+        claim_gpu(args.gpu_lock_dir, slots=args.gpu_jobs_per_device)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 from collections.abc import Iterator
@@ -12,17 +13,45 @@ from pathlib import Path
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary sibling of `path`; rename it onto `path` only if the block succeeds.
 
-    A killed job therefore never leaves a half-written file under the final name.
+    A killed job or a failed write (a full disk included) therefore never leaves a half-written file under
+    the final name: that keeps its previous complete file, or stays absent, and the temporary file is
+    removed. The file is flushed to disk before the rename, so a write error the system reports late (on
+    `fsync`, as network file systems do) fails the block too. A full disk is raised as `OSError(ENOSPC)`
+    naming `path`, whatever library noticed it (h5py and torch raise RuntimeError).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         yield tmp
+        _fsync(tmp)
         os.replace(tmp, path)
+    except Exception as exc:
+        if disk_full(exc):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), os.fspath(path)) from exc
+        raise
     finally:
-        if tmp.exists():
+        if tmp.is_file():
             tmp.unlink()
+
+
+def _fsync(path: Path) -> None:
+    if path.is_file():
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether `exc` (or what caused it) reports a full disk: ENOSPC, or its message where a library
+    (HDF5) wraps it in another exception type."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC or os.strerror(errno.ENOSPC) in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def stable_hash(text: str) -> int:

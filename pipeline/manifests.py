@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from pipeline.datasets import FAKE, LISTERS, REAL, SPLITS, Listing, Problem, VideoRef, list_videos
+from pipeline.datasets import FAKE, LISTERS, REAL, SPLITS, Listing, Problem, VideoRef, list_dataset
 from pipeline.io import atomic_path, stable_hash
 
 _logger = logging.getLogger(__name__)
@@ -97,11 +97,12 @@ def cap_per_class(entries: list[Entry], caps: dict | None, seed: int) -> list[En
 
 
 def dataset_listing(name: str, datasets: dict) -> Listing:
-    """The dataset's listing; for DeeperForensics plus its real class, the FF++ test-split originals."""
-    listing = list_videos(name, datasets[name])
+    """The dataset's listing from the whole `config["datasets"]` (`list_dataset`: DeeperForensics' fakes
+    are those of FF++'s test split); for DeeperForensics plus its real class, the FF++ test-split originals."""
+    listing = list_dataset(name, datasets)
     if name == "deeperforensics":
-        reals = [v for v in list_videos("ffpp", datasets["ffpp"]).videos if v.label == REAL and v.split == "test"]
-        listing = Listing(listing.videos + reals, listing.problems)
+        reals = [v for v in list_dataset("ffpp", datasets).videos if v.label == REAL and v.split == "test"]
+        listing = Listing(listing.videos + reals, listing.problems, listing.absent, listing.gaps)
     return listing
 
 

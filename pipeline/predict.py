@@ -35,7 +35,7 @@ from pipeline.preprocess.params import CropParams, DetectParams, SampleParams, S
 from pipeline.preprocess.problems import StageError
 from pipeline.preprocess.sample import sample_video
 from pipeline.preprocess.video import VideoError, check_utf8, one_line
-from pipeline.store import decode_jpeg
+from pipeline.store import decode_frames
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 
@@ -117,7 +117,9 @@ def face_crops(path: str, prep: Preprocessing, find: FaceFinder) -> tuple[np.nda
     warnings = list(dict.fromkeys(w for w in (warning, det.problem, problem) if w))  # detect and crop may agree
     if crops is None:
         raise VideoError(problem or "no usable face")
-    frames = np.stack([decode_jpeg(data) for data in crops.jpegs])  # the stores' JPEG round trip
+    frames, n_bad = decode_frames(crops.jpegs)  # the stores' JPEG round trip
+    if n_bad:
+        warnings.append(f"{n_bad} face crop(s) did not decode; replaced by the nearest good crop")
     return frames, np.asarray(crops.times), warnings
 
 
@@ -197,22 +199,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.stride < 1:
-        print(f"predict: --stride must be at least 1, got {args.stride}", file=sys.stderr)
+        print(f"pipeline predict: error: --stride must be at least 1, got {args.stride}", file=sys.stderr)
         return 2
     device = default_device()
     try:
         model, ckpt = load_model(args.checkpoint, device)
     except CheckpointError as e:
-        print(f"predict: {e}", file=sys.stderr)
+        print(f"pipeline predict: error: {e}", file=sys.stderr)
         return 2
     except (RuntimeError, KeyError, ValueError) as e:  # weights that do not fit the model the file names
-        print(f"predict: {args.checkpoint}: cannot rebuild its model ({one_line(e)[:300]})", file=sys.stderr)
+        print(f"pipeline predict: error: {args.checkpoint}: cannot rebuild its model ({one_line(e)[:300]})",
+              file=sys.stderr)
         return 2
     prep = Preprocessing.from_record(ckpt["preprocess"])
     try:
         find = FaceFinder(prep.detect)
     except StageError as e:  # a detector or landmark model this machine lacks
-        print(f"predict: {e}", file=sys.stderr)
+        print(f"pipeline predict: error: {e}", file=sys.stderr)
         return 2
     params = InferenceParams(stride=args.stride)
     gradcam_dir = args.gradcam

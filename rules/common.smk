@@ -4,10 +4,16 @@ from pathlib import Path
 
 sys.path.insert(0, workflow.basedir)
 
-from pipeline.config import DATASETS, SEQUENCE_MODELS, as_json, effective_config, n_shards
+from pipeline.config import (
+    DATASETS,
+    SEQUENCE_MODELS,
+    as_json,
+    effective_config,
+    n_shards,
+)
 from pipeline.__main__ import COMMANDS
 from pipeline.codedeps import module_files
-from pipeline.gpu import count_gpus
+from pipeline.gpu import count_gpus, jobs_per_device
 from pipeline.io import shard_of
 from snakemake.settings.types import DeploymentMethod
 
@@ -17,15 +23,35 @@ validate(CFG, "../schemas/config.schema.yaml")
 
 R = CFG["results"]
 # Under `--sdm conda` each rule runs the `python` of its environment; otherwise this interpreter.
-PY = "python" if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method else sys.executable
+PY = (
+    "python"
+    if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+    else sys.executable
+)
 DEMO = CFG["demo"]["enabled"]
-DATASETS_ON = [d for d in DATASETS if d in CFG["datasets"] and CFG["datasets"][d].get("enabled", True)]
+DATASETS_ON = [
+    d
+    for d in DATASETS
+    if d in CFG["datasets"] and CFG["datasets"][d].get("enabled", True)
+]
 MODELS = CFG["models"]
 CONDITIONS = list(CFG["conditions"])
 PREP = CFG["preprocess"]
 GPUS = count_gpus()
 # With GPUs, each GPU job locks a free one and sets CUDA_VISIBLE_DEVICES (pipeline/gpu.py).
-GPU_LOCKS = f" --gpu-lock-dir '{R}/.gpu_locks'" if GPUS else ""
+# `gpu_jobs_per_device` (or $STDD_GPU_JOBS_PER_DEVICE, which wins) lets N jobs share one GPU.
+GPU_JOBS = jobs_per_device(default=CFG.get("gpu_jobs_per_device", 1))
+GPU_LOCKS = (
+    f" --gpu-lock-dir '{R}/.gpu_locks' --gpu-jobs-per-device {GPU_JOBS}" if GPUS else ""
+)
+# Preflight checks of a real-data run (rules/preflight.smk); the demo's data and its random
+# initialisation are known, so it has neither.
+CHECK_DATA = not DEMO
+RANDOM_INIT_OK = CFG.get("pretrained", {}).get("allow_random_init", False)
+CHECK_WEIGHTS = not DEMO and not RANDOM_INIT_OK
+CHECK_DATA_REPORT = f"{R}/check_data.md"
+WEIGHTS_STAMP = f"{R}/weights/check.txt"
+WEIGHTS_LOCK = f"{R}/weights.lock.json"
 
 
 wildcard_constraints:
@@ -34,6 +60,28 @@ wildcard_constraints:
     model="|".join(MODELS),
     condition="|".join(CONDITIONS),
     testset="|".join(DATASETS),
+
+
+# ---- shell-command parameters ---------------------------------------------------------------
+# Rules pass the interpreter and the GPU-lock option to their shell commands as params
+# (`{params.py}`, `{params.gpu_locks}`), not as globals. Both take `threads`/`resources`, so
+# Snakemake treats them as derived params: as before, neither a different interpreter path
+# (another venv, `--sdm conda`) nor a machine with or without GPUs triggers a rerun.
+
+
+def python_bin(wildcards, threads):
+    """The interpreter that runs `python -m pipeline` (PY)."""
+    return PY
+
+
+def gpu_lock_option(wildcards, resources):
+    """` --gpu-lock-dir DIR` when this machine has GPUs (GPU_LOCKS), else nothing."""
+    return GPU_LOCKS
+
+
+def output_dir(name):
+    """A params function: the folder of output `name` (a command's `--out`/`--outdir`)."""
+    return lambda wildcards, output: str(Path(getattr(output, name)).parent)
 
 
 def code(command):
@@ -59,9 +107,9 @@ def listing(dataset):
     if DEMO:
         checkpoints.demo_data.get()
     if dataset not in _LISTINGS:
-        from pipeline.datasets import list_videos
+        from pipeline.datasets import list_dataset
 
-        _LISTINGS[dataset] = list_videos(dataset, CFG["datasets"][dataset])
+        _LISTINGS[dataset] = list_dataset(dataset, CFG["datasets"])
     return _LISTINGS[dataset]
 
 
@@ -88,12 +136,30 @@ def dataset_root(dataset):
     return CFG["datasets"][dataset]["root"]
 
 
+def ffpp_test_split(wildcards):
+    """An input function: FF++'s `splits/test.json` where it chooses DeeperForensics' test fakes
+    (`split: ffpp`, the default) and exists; a missing one is a listing gap (check-data, problems.csv).
+    """
+    datasets = CFG["datasets"]
+    split = datasets["deeperforensics"].get("split", "ffpp")
+    if split != "ffpp" or "ffpp" not in datasets:
+        return []
+    if DEMO:
+        checkpoints.demo_data.get()
+    path = Path(datasets["ffpp"]["root"]) / "splits" / "test.json"
+    return [str(path)] if path.is_file() else []
+
+
 def crop_summaries(dataset):
-    return expand(f"{R}/preprocess/{dataset}/crops/shard{{shard}}.csv", shard=shard_ids(dataset))
+    return expand(
+        f"{R}/preprocess/{dataset}/crops/shard{{shard}}.csv", shard=shard_ids(dataset)
+    )
 
 
 def crop_stores(dataset):
-    return expand(f"{R}/preprocess/{dataset}/crops/shard{{shard}}.h5", shard=shard_ids(dataset))
+    return expand(
+        f"{R}/preprocess/{dataset}/crops/shard{{shard}}.h5", shard=shard_ids(dataset)
+    )
 
 
 def shard_reports(dataset):
@@ -123,7 +189,11 @@ def eval_runs():
     for dataset, condition, model in train_runs():
         runs.append((dataset, condition, model, dataset))
         if dataset == "ffpp" and condition == "all":
-            runs += [(dataset, condition, model, t) for t in ("deeperforensics", "celebdf") if t in DATASETS_ON]
+            runs += [
+                (dataset, condition, model, t)
+                for t in ("deeperforensics", "celebdf")
+                if t in DATASETS_ON
+            ]
     return runs
 
 
@@ -133,7 +203,9 @@ def checkpoint_path(dataset, condition, model):
 
 def test_manifest(testset, condition):
     """FF++ test sets keep every method for every condition; other test sets have the condition `all`."""
-    return f"{R}/manifests/{testset}/{condition if testset == 'ffpp' else 'all'}/test.csv"
+    return (
+        f"{R}/manifests/{testset}/{condition if testset == 'ffpp' else 'all'}/test.csv"
+    )
 
 
 def eval_metrics():
@@ -177,3 +249,68 @@ def all_targets():
         + [f"{R}/metrics.csv", f"{R}/tables/tables.md"]
         + figure_targets()
     )
+
+
+# ---- inputs and params of single rules ---------------------------------------------------------
+
+
+def manifest_outputs(dataset):
+    """The manifests a dataset's `manifests_<dataset>` rule writes, beside counts.csv."""
+    from pipeline.manifests import expected_outputs
+
+    names = [p for p in expected_outputs(dataset, CONDITIONS) if p != "counts.csv"]
+    return [f"{R}/manifests/{dataset}/{p}" for p in names]
+
+
+def preflight(path, needed):
+    """`path` as an input when the check is `needed`: `ancient`, so a check that runs again (its
+    parameters or code changed) does not rerun the jobs that waited for its first pass.
+    """
+    return [ancient(path)] if needed else []
+
+
+def train_inputs(wildcards):
+    inputs = {
+        "train": f"{R}/manifests/{wildcards.dataset}/{wildcards.condition}/train.csv",
+        "val": f"{R}/manifests/{wildcards.dataset}/{wildcards.condition}/val.csv",
+        "weights": preflight(WEIGHTS_STAMP, CHECK_WEIGHTS),
+    }
+    if wildcards.model in SEQUENCE_MODELS:
+        inputs["init"] = checkpoint_path(
+            wildcards.dataset, wildcards.condition, "efficientnet_b3"
+        )
+    return inputs
+
+
+def train_params(wildcards):
+    return as_json(
+        {
+            "hparams": CFG["hparams"][wildcards.model],
+            "train": CFG["train"],
+            "pretrained": CFG.get("pretrained", {}).get(wildcards.model, ""),
+            "preprocess": PREP,
+        }
+    )
+
+
+def init_arg(wildcards, input):
+    return f"--init '{input.init}'" if "init" in input.keys() else ""
+
+
+def eval_params(wildcards):
+    ev = CFG["evaluate"]
+    return as_json(
+        {
+            "stride": ev["stride"][wildcards.testset],
+            "threshold": ev["threshold"],
+            "batch_size": 8,
+        }
+    )
+
+
+def gradcam_input(wildcards):
+    dataset, condition, model = gradcam_run()
+    return {
+        "checkpoint": checkpoint_path(dataset, condition, model),
+        "manifest": test_manifest(dataset, condition),
+    }

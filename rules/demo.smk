@@ -7,14 +7,21 @@ if DEMO:
             code=code("demo"),
         output:
             directory(CFG["demo"]["root"]),
-        params:
-            p=as_json({k: v for k, v in CFG["demo"].items() if k not in ("enabled", "root", "overrides")}),
         log:
             log_path("demo_data", "demo"),
         benchmark:
             bench_path("demo_data", "demo")
-        threads: 2
         conda:
             "../envs/demo.yaml"
+        threads: 2
+        params:
+            p=as_json(
+                {
+                    k: v
+                    for k, v in CFG["demo"].items()
+                    if k not in ("enabled", "root", "overrides")
+                }
+            ),
+            py=python_bin,
         shell:
-            "{PY} -m pipeline demo --out {output:q} --params {params.p:q} > {log:q} 2>&1"
+            "{params.py} -m pipeline demo --out {output:q} --params {params.p:q} > {log:q} 2>&1"

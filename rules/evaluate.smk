@@ -4,11 +4,6 @@
 EVAL_DIR = f"{R}/eval/{{dataset}}/{{condition}}/{{model}}"
 
 
-def eval_params(wildcards):
-    ev = CFG["evaluate"]
-    return as_json({"stride": ev["stride"][wildcards.testset], "threshold": ev["threshold"], "batch_size": 8})
-
-
 rule evaluate_model:
     input:
         checkpoint=f"{R}/train/{{dataset}}/{{condition}}/{{model}}/model.pt",
@@ -17,24 +12,26 @@ rule evaluate_model:
     output:
         predictions=f"{EVAL_DIR}/{{testset}}.predictions.csv",
         metrics=f"{EVAL_DIR}/{{testset}}.metrics.csv",
-    params:
-        p=eval_params,
     log:
         log_path("evaluate_model", "{dataset}/{condition}/{model}/{testset}"),
     benchmark:
         bench_path("evaluate_model", "{dataset}/{condition}/{model}/{testset}")
+    conda:
+        "../envs/torch.yaml"
     threads: CFG["train"]["threads"]
     resources:
         gpu=1 if GPUS else 0,
         mem_mb=8000,
         runtime=240,
-    conda:
-        "../envs/torch.yaml"
+    params:
+        p=eval_params,
+        py=python_bin,
+        gpu_locks=gpu_lock_option,
     shell:
-        "{PY} -m pipeline evaluate --checkpoint {input.checkpoint:q} --manifest {input.manifest:q}"
+        "{params.py} -m pipeline evaluate --checkpoint {input.checkpoint:q} --manifest {input.manifest:q}"
         " --testset {wildcards.testset} --dataset {wildcards.dataset} --condition {wildcards.condition}"
         " --out-predictions {output.predictions:q} --out-metrics {output.metrics:q} --params {params.p:q}"
-        "{GPU_LOCKS} > {log:q} 2>&1"
+        "{params.gpu_locks} > {log:q} 2>&1"
 
 
 rule perturbation:
@@ -45,23 +42,25 @@ rule perturbation:
     output:
         predictions=f"{R}/eval/dfdc/all/{{model}}/dfdc_perturb.predictions.csv",
         metrics=f"{R}/eval/dfdc/all/{{model}}/dfdc_perturb.metrics.csv",
-    params:
-        p=as_json({**CFG["evaluate"]["perturbation"], "batch_size": 8}),
     log:
         log_path("perturbation", "{model}"),
     benchmark:
         bench_path("perturbation", "{model}")
+    conda:
+        "../envs/torch.yaml"
     threads: CFG["train"]["threads"]
     resources:
         gpu=1 if GPUS else 0,
         mem_mb=8000,
         runtime=120,
-    conda:
-        "../envs/torch.yaml"
+    params:
+        p=as_json({**CFG["evaluate"]["perturbation"], "batch_size": 8}),
+        py=python_bin,
+        gpu_locks=gpu_lock_option,
     shell:
-        "{PY} -m pipeline perturb --checkpoint {input.checkpoint:q} --manifest {input.manifest:q}"
+        "{params.py} -m pipeline perturb --checkpoint {input.checkpoint:q} --manifest {input.manifest:q}"
         " --dataset dfdc --condition all --out-metrics {output.metrics:q}"
-        " --out-predictions {output.predictions:q} --params {params.p:q}{GPU_LOCKS} > {log:q} 2>&1"
+        " --out-predictions {output.predictions:q} --params {params.p:q}{params.gpu_locks} > {log:q} 2>&1"
 
 
 rule collect_metrics:
@@ -75,8 +74,10 @@ rule collect_metrics:
     localrule: True
     conda:
         "../envs/tables.yaml"
+    params:
+        py=python_bin,
     shell:
-        "{PY} -m pipeline collect --out {output:q} {input.metrics:q} > {log:q} 2>&1"
+        "{params.py} -m pipeline collect --out {output:q} {input.metrics:q} > {log:q} 2>&1"
 
 
 rule tsne_figure:
@@ -85,29 +86,27 @@ rule tsne_figure:
         manifest=f"{R}/manifests/ffpp/all/test.csv",
         code=code("tsne"),
     output:
-        figure=report(f"{R}/figures/figure4_tsne.png", caption="../report/figure4.rst", category="Figures"),
+        figure=report(
+            f"{R}/figures/figure4_tsne.png",
+            caption="../report/figure4.rst",
+            category="Figures",
+        ),
         coords=f"{R}/figures/figure4_tsne.csv",
-    params:
-        p=as_json(CFG["evaluate"]["tsne"]),
     log:
         log_path("tsne_figure", "figure4"),
+    conda:
+        "../envs/torch.yaml"
     threads: CFG["train"]["threads"]
     resources:
         gpu=1 if GPUS else 0,
         mem_mb=8000,
-    conda:
-        "../envs/torch.yaml"
+    params:
+        p=as_json(CFG["evaluate"]["tsne"]),
+        py=python_bin,
+        gpu_locks=gpu_lock_option,
     shell:
-        "{PY} -m pipeline tsne --checkpoint {input.checkpoints:q} --manifest {input.manifest:q}"
-        " --out {output.figure:q} --params {params.p:q}{GPU_LOCKS} > {log:q} 2>&1"
-
-
-def gradcam_input(wildcards):
-    dataset, condition, model = gradcam_run()
-    return {
-        "checkpoint": checkpoint_path(dataset, condition, model),
-        "manifest": test_manifest(dataset, condition),
-    }
+        "{params.py} -m pipeline tsne --checkpoint {input.checkpoints:q} --manifest {input.manifest:q}"
+        " --out {output.figure:q} --params {params.p:q}{params.gpu_locks} > {log:q} 2>&1"
 
 
 rule gradcam_figure:
@@ -115,17 +114,23 @@ rule gradcam_figure:
         unpack(gradcam_input),
         code=code("gradcam"),
     output:
-        report(f"{R}/figures/figure5_gradcam.png", caption="../report/figure5.rst", category="Figures"),
-    params:
-        p=as_json({"video_index": CFG["evaluate"]["gradcam"]["video_index"], "seed": 0}),
+        report(
+            f"{R}/figures/figure5_gradcam.png",
+            caption="../report/figure5.rst",
+            category="Figures",
+        ),
     log:
         log_path("gradcam_figure", "figure5"),
+    conda:
+        "../envs/torch.yaml"
     threads: CFG["train"]["threads"]
     resources:
         gpu=1 if GPUS else 0,
         mem_mb=8000,
-    conda:
-        "../envs/torch.yaml"
+    params:
+        p=as_json({"video_index": CFG["evaluate"]["gradcam"]["video_index"], "seed": 0}),
+        py=python_bin,
+        gpu_locks=gpu_lock_option,
     shell:
-        "{PY} -m pipeline gradcam --checkpoint {input.checkpoint:q} --manifest {input.manifest:q}"
-        " --out {output:q} --params {params.p:q}{GPU_LOCKS} > {log:q} 2>&1"
+        "{params.py} -m pipeline gradcam --checkpoint {input.checkpoint:q} --manifest {input.manifest:q}"
+        " --out {output:q} --params {params.p:q}{params.gpu_locks} > {log:q} 2>&1"

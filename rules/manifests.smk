@@ -2,13 +2,6 @@
 # One rule per dataset: each writes a different set of files (FF++: every condition and split).
 
 
-def manifest_outputs(dataset):
-    from pipeline.manifests import expected_outputs
-
-    names = [p for p in expected_outputs(dataset, CONDITIONS) if p != "counts.csv"]
-    return [f"{R}/manifests/{dataset}/{p}" for p in names]
-
-
 # DeeperForensics' real class is the FF++ c23 originals, preprocessed as part of FF++.
 REAL_SOURCE = {"deeperforensics": "ffpp"}
 
@@ -23,22 +16,30 @@ for _dataset in DATASETS_ON:
             stores=crop_stores(_dataset),
             real_summaries=crop_summaries(_real) if _real else [],
             real_stores=crop_stores(_real) if _real else [],
+            ffpp_split=ffpp_test_split if _dataset == "deeperforensics" else [],
             code=code("manifests"),
         output:
             manifest_outputs(_dataset),
             counts=f"{R}/manifests/{_dataset}/counts.csv",
             problems=f"{R}/manifests/{_dataset}/problems.csv",
-        params:
-            dataset=_dataset,
-            outdir=f"{R}/manifests/{_dataset}",
-            p=as_json({"datasets": CFG["datasets"], "conditions": CFG["conditions"], "strict": PREP["strict"]}),
-            real="--real-summaries" if _real else "",
         log:
             log_path("manifests", _dataset),
         localrule: True
         conda:
             "../envs/tables.yaml"
+        params:
+            dataset=_dataset,
+            outdir=output_dir("counts"),
+            p=as_json(
+                {
+                    "datasets": CFG["datasets"],
+                    "conditions": CFG["conditions"],
+                    "strict": PREP["strict"],
+                }
+            ),
+            real="--real-summaries" if _real else "",
+            py=python_bin,
         shell:
-            "{PY} -m pipeline manifests --dataset {params.dataset} --params {params.p:q}"
+            "{params.py} -m pipeline manifests --dataset {params.dataset} --params {params.p:q}"
             " --summaries {input.summaries:q} {params.real} {input.real_summaries:q}"
             " --outdir {params.outdir:q} --problems {output.problems:q} > {log:q} 2>&1"

@@ -3,10 +3,30 @@
 
 SAMPLE_PARAMS = as_json({"fps": PREP["fps"], "strict": PREP["strict"]})
 DETECT_PARAMS = as_json(
-    {k: PREP[k] for k in ("detector", "landmarks", "detect_max_side", "upsample", "retry_upsample", "strict")}
+    {
+        k: PREP[k]
+        for k in (
+            "detector",
+            "landmarks",
+            "detect_max_side",
+            "upsample",
+            "retry_upsample",
+            "strict",
+        )
+    }
 )
 CROP_PARAMS = as_json(
-    {k: PREP[k] for k in ("size_outlier_threshold", "margin", "crop_size", "jpeg_quality", "min_frames", "strict")}
+    {
+        k: PREP[k]
+        for k in (
+            "size_outlier_threshold",
+            "margin",
+            "crop_size",
+            "jpeg_quality",
+            "min_frames",
+            "strict",
+        )
+    }
 )
 PRE = f"{R}/preprocess/{{dataset}}"
 
@@ -15,24 +35,26 @@ rule sample_frames:
     input:
         videos=shard_videos,
         code=code("sample"),
+        checked=preflight(CHECK_DATA_REPORT, CHECK_DATA),
     output:
         index=f"{PRE}/index/shard{{shard}}.json",
         report=f"{PRE}/reports/sample/shard{{shard}}.csv",
-    params:
-        root=lambda wc: dataset_root(wc.dataset),
-        p=SAMPLE_PARAMS,
     log:
         log_path("sample_frames", "{dataset}/shard{shard}"),
     benchmark:
         bench_path("sample_frames", "{dataset}/shard{shard}")
+    conda:
+        "../envs/preprocess.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=120,
-    conda:
-        "../envs/preprocess.yaml"
+    params:
+        root=lambda wc: dataset_root(wc.dataset),
+        p=SAMPLE_PARAMS,
+        py=python_bin,
     shell:
-        "{PY} -m pipeline sample --root {params.root:q} --out {output.index:q} --report {output.report:q}"
+        "{params.py} -m pipeline sample --root {params.root:q} --out {output.index:q} --report {output.report:q}"
         " --params {params.p:q} {input.videos:q} > {log:q} 2>&1"
 
 
@@ -43,20 +65,21 @@ rule detect_faces:
     output:
         detections=f"{PRE}/detections/shard{{shard}}.h5",
         report=f"{PRE}/reports/detect/shard{{shard}}.csv",
-    params:
-        p=DETECT_PARAMS,
     log:
         log_path("detect_faces", "{dataset}/shard{shard}"),
     benchmark:
         bench_path("detect_faces", "{dataset}/shard{shard}")
+    conda:
+        "../envs/preprocess.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=720,
-    conda:
-        "../envs/preprocess.yaml"
+    params:
+        p=DETECT_PARAMS,
+        py=python_bin,
     shell:
-        "{PY} -m pipeline detect --index {input.index:q} --out {output.detections:q} --report {output.report:q}"
+        "{params.py} -m pipeline detect --index {input.index:q} --out {output.detections:q} --report {output.report:q}"
         " --params {params.p:q} > {log:q} 2>&1"
 
 
@@ -69,20 +92,21 @@ rule crop_faces:
         store=f"{PRE}/crops/shard{{shard}}.h5",
         summary=f"{PRE}/crops/shard{{shard}}.csv",
         report=f"{PRE}/reports/crop/shard{{shard}}.csv",
-    params:
-        p=CROP_PARAMS,
     log:
         log_path("crop_faces", "{dataset}/shard{shard}"),
     benchmark:
         bench_path("crop_faces", "{dataset}/shard{shard}")
+    conda:
+        "../envs/preprocess.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=240,
-    conda:
-        "../envs/preprocess.yaml"
+    params:
+        p=CROP_PARAMS,
+        py=python_bin,
     shell:
-        "{PY} -m pipeline crop --index {input.index:q} --detections {input.detections:q} --out {output.store:q}"
+        "{params.py} -m pipeline crop --index {input.index:q} --detections {input.detections:q} --out {output.store:q}"
         " --summary {output.summary:q} --report {output.report:q} --params {params.p:q} > {log:q} 2>&1"
 
 
@@ -102,5 +126,7 @@ rule preprocess_report:
     localrule: True
     conda:
         "../envs/preprocess.yaml"
+    params:
+        py=python_bin,
     shell:
-        "{PY} -m pipeline report --out {output:q} {input.reports:q} > {log:q} 2>&1"
+        "{params.py} -m pipeline report --out {output:q} {input.reports:q} > {log:q} 2>&1"

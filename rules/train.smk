@@ -2,31 +2,6 @@
 # checkpoint of their dataset and condition. Resume state lives outside the declared outputs.
 
 
-def train_inputs(wildcards):
-    inputs = {
-        "train": f"{R}/manifests/{wildcards.dataset}/{wildcards.condition}/train.csv",
-        "val": f"{R}/manifests/{wildcards.dataset}/{wildcards.condition}/val.csv",
-    }
-    if wildcards.model in SEQUENCE_MODELS:
-        inputs["init"] = checkpoint_path(wildcards.dataset, wildcards.condition, "efficientnet_b3")
-    return inputs
-
-
-def train_params(wildcards):
-    return as_json(
-        {
-            "hparams": CFG["hparams"][wildcards.model],
-            "train": CFG["train"],
-            "pretrained": CFG.get("pretrained", {}).get(wildcards.model, ""),
-            "preprocess": PREP,
-        }
-    )
-
-
-def init_arg(wildcards, input):
-    return f"--init '{input.init}'" if "init" in input.keys() else ""
-
-
 TRAIN_DIR = f"{R}/train/{{dataset}}/{{condition}}/{{model}}"
 
 
@@ -40,33 +15,45 @@ rule train_model:
             f"{TRAIN_DIR}/metrics.csv",
             caption="../report/train_metrics.rst",
             category="Training",
-            labels={"dataset": "{dataset}", "condition": "{condition}", "model": "{model}", "file": "metrics"},
+            labels={
+                "dataset": "{dataset}",
+                "condition": "{condition}",
+                "model": "{model}",
+                "file": "metrics",
+            },
         ),
         curve=report(
             f"{TRAIN_DIR}/loss.png",
             caption="../report/train_curve.rst",
             category="Training",
-            labels={"dataset": "{dataset}", "condition": "{condition}", "model": "{model}", "file": "loss curve"},
+            labels={
+                "dataset": "{dataset}",
+                "condition": "{condition}",
+                "model": "{model}",
+                "file": "loss curve",
+            },
         ),
         meta=f"{TRAIN_DIR}/meta.json",
+    log:
+        log_path("train_model", "{dataset}/{condition}/{model}"),
+    benchmark:
+        bench_path("train_model", "{dataset}/{condition}/{model}")
+    conda:
+        "../envs/torch.yaml"
+    threads: CFG["train"]["threads"]
+    resources:
+        gpu=1 if GPUS else 0,
+        mem_mb=CFG["train"]["mem_mb"],
+        runtime=CFG["train"]["runtime"],
     params:
         p=train_params,
         init=init_arg,
         outdir=TRAIN_DIR,
         state=f"{R}/state/train/{{dataset}}/{{condition}}/{{model}}",
         manifests=f"{R}/manifests/{{dataset}}/{{condition}}",
-    log:
-        log_path("train_model", "{dataset}/{condition}/{model}"),
-    benchmark:
-        bench_path("train_model", "{dataset}/{condition}/{model}")
-    threads: CFG["train"]["threads"]
-    resources:
-        gpu=1 if GPUS else 0,
-        mem_mb=CFG["train"]["mem_mb"],
-        runtime=CFG["train"]["runtime"],
-    conda:
-        "../envs/torch.yaml"
+        py=python_bin,
+        gpu_locks=gpu_lock_option,
     shell:
-        "{PY} -m pipeline train --model {wildcards.model} --dataset {wildcards.dataset}"
+        "{params.py} -m pipeline train --model {wildcards.model} --dataset {wildcards.dataset}"
         " --condition {wildcards.condition} --manifests {params.manifests:q} --out {params.outdir:q}"
-        " --state {params.state:q} --params {params.p:q} {params.init}{GPU_LOCKS} > {log:q} 2>&1"
+        " --state {params.state:q} --params {params.p:q} {params.init}{params.gpu_locks} > {log:q} 2>&1"

@@ -34,7 +34,7 @@ CHILD = textwrap.dedent(
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in ("CUDA_VISIBLE_DEVICES", "SLURM_JOB_ID", "PBS_JOBID", "LSB_JOBID", "JOB_ID",
-                        "SGE_TASK_ID")}
+                        "SGE_TASK_ID", "STDD_GPUS", "STDD_GPU_JOBS_PER_DEVICE")}
     env["PYTHONPATH"] = str(ROOT)
     env.update(extra)
     return env
@@ -139,3 +139,96 @@ def test_subset_members_are_locked_separately(tmp_path):
     finally:
         _finish(tmp_path, procs)
     assert sorted(claims) == [("5", "5"), ("7", "7")]
+
+
+# ---- N jobs per GPU ---------------------------------------------------------------------------------------------
+# The pool is faked as the workflow's profile fakes it (`STDD_GPUS`); slots come from
+# `STDD_GPU_JOBS_PER_DEVICE` or a command's `--gpu-jobs-per-device`, as in a Snakemake job.
+
+CLI_CHILD = textwrap.dedent(
+    """
+    import argparse, os, sys, time
+    from pathlib import Path
+    import pipeline.gpu as gpu
+    release, wait = Path(sys.argv[1]), float(sys.argv[2])
+    parser = argparse.ArgumentParser()
+    gpu.add_gpu_argument(parser)
+    args = parser.parse_args(sys.argv[3:])
+    n = int(os.environ["STDD_GPUS"])
+    gpu.claim_gpu(args.gpu_lock_dir, n_gpus=n, slots=args.gpu_jobs_per_device, wait_s=wait, poll_s=0.05)
+    print(os.environ.get("CUDA_VISIBLE_DEVICES") or "-", flush=True)
+    while not release.exists():
+        time.sleep(0.02)
+    """
+)
+
+
+def _start_job(tmp: Path, *options: str, wait: float = 0.0, **env: str) -> subprocess.Popen:
+    """A GPU job as a rule starts it: `--gpu-lock-dir` plus `options`, the pool size in $STDD_GPUS."""
+    argv = [sys.executable, "-c", CLI_CHILD, str(tmp / "release"), str(wait), "--gpu-lock-dir", str(tmp / "locks"),
+            *options]
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=_env(**env))
+
+
+def _devices(procs: list[subprocess.Popen]) -> list[str]:
+    return [p.stdout.readline().strip() for p in procs]  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("option", "env"), [((), {"STDD_GPU_JOBS_PER_DEVICE": "3"}),
+                                             (("--gpu-jobs-per-device", "3"), {})])
+def test_n_jobs_share_a_gpu_and_never_more(tmp_path, option, env):
+    procs = [_start_job(tmp_path, *option, STDD_GPUS="2", **env) for _ in range(6)]  # a pool of 2 x 3
+    waiter = None
+    try:
+        devices = _devices(procs)
+        waiter = _start_job(tmp_path, *option, wait=20.0, STDD_GPUS="2", **env)  # a 7th job: no slot is free
+        time.sleep(0.5)
+        assert waiter.poll() is None
+        (tmp_path / "release").touch()
+        assert _devices([waiter])[0] in ("0", "1")
+    finally:
+        _finish(tmp_path, procs + ([waiter] if waiter else []))
+    assert sorted(devices) == ["0", "0", "0", "1", "1", "1"], devices  # each job sees exactly one device
+    assert sorted(p.name for p in (tmp_path / "locks").iterdir()) == [
+        "gpu0.lock", "gpu0.slot1.lock", "gpu0.slot2.lock", "gpu1.lock", "gpu1.slot1.lock", "gpu1.slot2.lock"]
+
+
+def test_jobs_spread_over_the_gpus_before_sharing_one(tmp_path):
+    procs = []
+    try:
+        for _ in range(3):
+            procs.append(_start_job(tmp_path, STDD_GPUS="2", STDD_GPU_JOBS_PER_DEVICE="4"))
+            time.sleep(0.05)
+        devices = _devices(procs)
+    finally:
+        _finish(tmp_path, procs)
+    assert devices[:2] == ["0", "1"] and devices[2] in ("0", "1")
+
+
+def test_jobs_per_device_setting(monkeypatch):
+    from pipeline.gpu import jobs_per_device
+
+    monkeypatch.delenv("STDD_GPU_JOBS_PER_DEVICE", raising=False)
+    assert jobs_per_device() == 1 and jobs_per_device(default=4) == 4 and jobs_per_device(2, default=4) == 2
+    monkeypatch.setenv("STDD_GPU_JOBS_PER_DEVICE", "3")
+    assert jobs_per_device(default=4) == 3 and jobs_per_device(2) == 2  # option > environment > default
+    monkeypatch.setenv("STDD_GPU_JOBS_PER_DEVICE", "many")
+    with pytest.raises(ValueError, match="STDD_GPU_JOBS_PER_DEVICE='many'"):
+        jobs_per_device()
+    with pytest.raises(ValueError, match="at least 1"):
+        jobs_per_device(0)
+
+
+@pytest.mark.parametrize(("gpus", "per_device", "pool"),
+                         [("2", None, 2), ("2", "4", 8), ("3", "1", 3), ("0", "4", None)])
+def test_profile_pool_is_gpus_times_jobs_per_device(monkeypatch, gpus, per_device, pool):
+    """The workstation profile, evaluated as Snakemake evaluates it (YTE)."""
+    import yte
+
+    monkeypatch.setenv("STDD_GPUS", gpus)
+    if per_device is None:
+        monkeypatch.delenv("STDD_GPU_JOBS_PER_DEVICE", raising=False)
+    else:
+        monkeypatch.setenv("STDD_GPU_JOBS_PER_DEVICE", per_device)
+    profile = yte.process_yaml((ROOT / "profiles" / "default" / "config.yaml").read_text())
+    assert profile["resources"] == (None if pool is None else {"gpu": pool})

@@ -33,7 +33,7 @@ PREPROCESS = {"shards": 4, "fps": 3, "detector": "hog", "landmarks": "dlib68", "
 @pytest.fixture
 def tiny_models(monkeypatch):
     """Registry stand-ins: `tiny_3d` (4-frame windows, with a Grad-CAM layer) and `tiny_image`."""
-    def build(name, *, image_size=None, pretrained=None, backbone=None):
+    def build(name, *, image_size=None, clip_len=None, pretrained=None, backbone=None):
         torch.manual_seed(0)
         model = TinyVideo(16, clip_len=4) if name == "tiny_3d" else TinyImage(16)
         return model, pipeline.models.PretrainedInfo(False, "test")

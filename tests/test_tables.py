@@ -1,15 +1,21 @@
-"""Tables from tidy metrics: the paper's Table B.6 arithmetic, Table 1 and 3 layout, partial inputs."""
+"""Tables from tidy metrics: the paper's Table B.6 arithmetic, Table 1 and 3 layout, partial inputs, and the
+paper's published numbers with the differences beside ours."""
 from __future__ import annotations
 
+import io
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from pipeline.tables.cli import build_tables
+from pipeline.tables.crossdata import table2
 from pipeline.tables.generalization import table1, table3, table_b6
 from pipeline.tables.lookup import Metrics
-from pipeline.tables.render import to_latex, to_markdown, write_tables
+from pipeline.tables.paper import PAPER_METRICS, load_paper
+from pipeline.tables.perturbation import table4
+from pipeline.tables.render import to_csv, to_latex, to_markdown, write_tables
 
 METHODS = ["Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter"]
 CONDITIONS = ["all", "wo_DF", "wo_F2F", "wo_FS", "wo_NT", "wo_FShi"]
@@ -144,3 +150,196 @@ def test_empty_metrics_give_empty_tables(tmp_path):
     assert all(len(t.frame) == 0 for t in tables)
     write_tables(tables, tmp_path / "out")
     assert "No results yet." in (tmp_path / "out" / "tables.md").read_text()
+
+
+def test_metrics_without_testset_column_default_to_the_training_dataset(tmp_path):
+    path = tmp_path / "metrics.csv"
+    rows = [tidy_row("xception", "all", "real", 0.9), tidy_row("xception", "all", "Deepfakes", 0.7),
+            tidy_row("r3d_18", "all", "fake", 0.6, dataset="dfdc")]
+    pd.DataFrame(rows).drop(columns=["testset", "pretrained"]).to_csv(path, index=False)
+    metrics = Metrics(str(path))
+    assert list(metrics.df["testset"]) == list(metrics.df["dataset"])
+    assert metrics.get("xception", "ffpp", "all", "ffpp", "overall") == pytest.approx(0.8)
+    assert metrics.get("r3d_18", "dfdc", "all", "dfdc", "fake") == pytest.approx(0.6)
+    assert metrics.df["pretrained"].isna().all()
+    assert "80.00" in to_markdown(table1(metrics))
+
+
+def test_accuracies_in_per_cent_are_read_as_fractions(tmp_path):
+    fractions = paper_b6_metrics()
+    percent = fractions.assign(value=fractions["value"] * 100)  # Table B.6 as printed, 0.00 and 1.43 included
+    path = tmp_path / "percent.csv"
+    percent.to_csv(path, index=False)
+    from_percent, from_fractions = Metrics(str(path)).df, Metrics(fractions).df
+    assert from_percent["value"].to_numpy() == pytest.approx(from_fractions["value"].to_numpy())
+    pd.testing.assert_frame_equal(table_b6(Metrics(str(path))).frame, table_b6(Metrics(fractions)).frame)
+    # other metrics are never rescaled, and a file whose accuracies are all <= 1 is fractions
+    mixed = pd.DataFrame([tidy_row("r3d_18", "all", "real", 95.0), tidy_row("r3d_18", "all", "all", 0.3,
+                                                                           metric="logloss"),
+                          tidy_row("r3d_18", "all", "all", 0.9, metric="auc")])
+    df = Metrics(mixed).df.set_index(["class", "metric"])["value"]
+    assert df[("real", "accuracy")] == pytest.approx(0.95) and df[("all", "logloss")] == pytest.approx(0.3)
+    assert df[("all", "auc")] == pytest.approx(0.9)
+    assert Metrics(pd.DataFrame([tidy_row("r3d_18", "all", "real", 1.0)])).get(
+        "r3d_18", "ffpp", "all", "ffpp", "real") == 1.0
+
+
+@pytest.mark.parametrize("text, message", [
+    ("model,dataset,condition,class,metric\nm,ffpp,all,real,accuracy\n", r"lacks column value \("),
+    ("model,condition,testset,class,metric,value\nm,all,ffpp,real,accuracy,0.5\n", r"lacks column dataset \("),
+    ("model,dataset,condition,testset,class,metric,value\nm,ffpp,all,ffpp,real,accuracy,high\n",
+     r"column value: 1 entry is not a number \(first at line 2: 'high'\)"),
+    ("model,dataset,condition,testset,class,metric,value\nm,ffpp,all,ffpp,real,accuracy,150\n",
+     r"column value, line 2: accuracy 150 is above 100"),
+    ("", "empty file"),
+])
+def test_unusable_metrics_file_is_one_line_naming_file_and_column(text, message, tmp_path, capsys):
+    from pipeline.__main__ import main
+
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        Metrics(str(path))
+    assert main(["tables", "--metrics", str(path), "--out", str(tmp_path / "t")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(f"pipeline tables: error: {path}: "), err
+    assert not (tmp_path / "t").exists()
+
+
+# ---- the paper's published numbers beside ours (pipeline/tables/paper_metrics.csv) --------------------
+
+# Table B.6, I3D-RGB, with the five cells the paper's text garbles rebuilt (see pipeline/tables/paper.py).
+B6_I3D = ([
+    (97.86, 98.57, 94.29, 95.00, 96.43, 80.71, 96.43, 88.57, None),
+    (77.86, 97.86, 96.43, 97.86, 95.71, 70.00, 93.14, 81.57, -7.00),
+    (100.00, 87.86, 96.43, 95.71, 97.14, 80.71, 95.43, 88.07, -0.50),
+    (99.29, 97.86, 12.86, 97.86, 95.71, 83.57, 80.71, 82.14, -6.43),
+    (97.14, 97.86, 95.00, 71.43, 96.43, 86.43, 91.57, 89.00, 0.43),
+    (97.86, 98.57, 95.00, 97.14, 63.57, 80.00, 90.43, 85.21, -3.36),
+], -3.37)
+# Table 1 as printed: DF F2F FS NT FShi overall | DF F2F FS NT FShi left out | mean drop ("RNN" = biGRU).
+TABLE1 = {
+    "Xception": (99.29, 97.86, 97.86, 95.71, 95.71, 98.64, 21.43, 12.14, 0.00, 0.00, 1.43, -10.28),
+    "EfficientNet-B3": (97.86, 94.29, 98.57, 97.86, 96.43, 98.50, 15.71, 7.14, 0.00, 0.00, 15.00, -10.49),
+    "EffB3+biGRU": (100, 100, 100, 98.57, 98.57, 98.29, 71.43, 35.00, 4.29, 7.86, 26.43, -6.99),
+    "R3D-18": (97.86, 97.86, 99.29, 99.29, 95.71, 95.79, 62.14, 75.00, 5.00, 57.14, 56.43, -4.90),
+    "I3D-RGB": (97.86, 98.57, 94.29, 95.00, 96.43, 88.57, 77.86, 87.86, 12.86, 71.43, 63.57, -3.37),
+}
+# Table 3 as printed: DF F2F FS NT FShi and the two group averages of each half.
+TABLE3 = {
+    "architecture": {"Xception": (2.14, 28.57, 0.71, 0, 0.71, 14.64, 0.95),
+                     "EfficientNet-B3": (2.14, 32.14, 2.86, 0, 0, 17.50, 0.71),
+                     "EffB3+biGRU": (10.00, 26.43, 2.14, 2.14, 0, 14.29, 4.05),
+                     "R3D-18": (2.14, 75.71, 0.71, 0.71, 17.86, 38.21, 6.67),
+                     "I3D-RGB": (14.29, 85.71, 18.57, 36.43, 17.14, 52.14, 22.62)},
+    "task": {"Xception": (30.71, 7.14, 0.71, 6.43, 4.29, 11.90, 6.79),
+             "EfficientNet-B3": (40.71, 6.43, 0, 5, 1.43, 14.05, 5.71),
+             "EffB3+biGRU": (41.43, 9.29, 0, 3.57, 5.71, 15.71, 6.43),
+             "R3D-18": (42.14, 36.43, 5, 40.71, 16.43, 21.19, 38.57),
+             "I3D-RGB": (67.14, 33.57, 12.86, 32.86, 42.86, 40.95, 33.21)},
+}
+TABLE2 = {"Xception": 24.28, "EfficientNet-B3": 16.43, "EffB3+biGRU": 18.57, "R3D-18": 56.43, "I3D-RGB": 78.57}
+TABLE4 = {("EffB3+LSTM", "real"): (0.15, 0.15, 0.15, 0.15, 0.14, 0.14),
+          ("EffB3+LSTM", "fake"): (0.36, 0.38, 0.38, 0.42, 0.48, 0.39),
+          ("R3D-18", "real"): (0.32, 0.33, 0.41, 0.58, 1.66, 0.65),
+          ("R3D-18", "fake"): (0.48, 0.46, 0.35, 0.25, 0.16, 0.25)}
+NAMES = {"xception": "Xception", "efficientnet_b3": "EfficientNet-B3", "efficientnet_b3_bigru": "EffB3+biGRU",
+         "r3d_18": "R3D-18", "i3d_rgb": "I3D-RGB"}
+
+
+def test_paper_file_holds_the_printed_tables():
+    """The shipped numbers are the paper's: Table B.6 in full (its Fake, avg, drop and mean drop follow from
+    the per-class cells), and Tables 1, 2, 3 and 4 come out as printed."""
+    paper = load_paper(None)
+    raw = pd.read_csv(PAPER_METRICS)
+    assert list(raw.columns) == ["model", "dataset", "condition", "testset", "class", "metric", "value",
+                                 "pretrained"]
+    assert raw["pretrained"].all() and not raw.duplicated(["model", "dataset", "condition", "testset", "class",
+                                                           "metric"]).any()
+    b6 = table_b6(paper).frame
+    for model, (runs, mean_drop) in {**B6, "i3d_rgb": B6_I3D}.items():
+        for condition, run in zip(CONDITIONS, runs, strict=True):
+            row = b6.loc[(NAMES[model], condition)]
+            assert [row[c] for c in ("DF", "F2F", "FS", "NT", "FShi", "Real", "Fake", "avg")] == pytest.approx(
+                run[:8], abs=1e-9), (model, condition)
+            per_method = [row[c] for c in ("DF", "F2F", "FS", "NT", "FShi")]
+            assert sum(per_method) / 5 == pytest.approx(row["Fake"], abs=0.011), (model, condition)
+            assert (row["Real"] + row["Fake"]) / 2 == pytest.approx(row["avg"], abs=0.011), (model, condition)
+            if run[8] is not None:
+                assert row["drop"] == pytest.approx(run[8], abs=0.011), (model, condition)
+        assert b6.loc[(NAMES[model], "mean drop"), "drop"] == pytest.approx(mean_drop, abs=0.011), model
+    t1 = table1(paper).frame
+    assert list(t1.index) == list(TABLE1)
+    for name, values in TABLE1.items():
+        assert list(t1.loc[name]) == pytest.approx(values, abs=0.011), name
+    t3 = table3(paper).frame
+    for half, rows in TABLE3.items():
+        for name, values in rows.items():
+            row = t3.loc[(half, name)].dropna()
+            assert list(row[:5]) == pytest.approx(values[:5], abs=1e-9), (half, name)
+            printed = values[5:]
+            if (half, name) == ("architecture", "R3D-18"):  # printed 6.67; its printed cells average to 6.90
+                printed = (printed[0], 6.90)
+            assert list(row[5:]) == pytest.approx(printed, abs=0.011), (half, name)
+    t2 = table2(paper).frame
+    assert dict(t2["DeeperForensics"]) == pytest.approx(TABLE2, abs=1e-9)
+    t4 = table4(paper).frame
+    assert set(t4.index) == set(TABLE4)
+    for key, values in TABLE4.items():
+        assert list(t4.loc[key]) == pytest.approx(values, abs=1e-9), key
+
+
+def test_tables_of_the_paper_against_the_paper_differ_by_zero(tmp_path):
+    from pipeline.__main__ import main
+
+    out = tmp_path / "tables"
+    assert main(["tables", "--metrics", str(PAPER_METRICS), "--out", str(out)]) == 0  # --paper: the shipped file
+    compared = {"table1", "table_b6", "table2", "table3", "table4"}
+    for table in build_tables(load_paper(None), load_paper(None)):
+        if table.name not in compared:  # beyond the paper: nothing to compare
+            assert table.paper is None, table.name
+            continue
+        diff = (table.frame - table.paper).to_numpy()
+        assert (diff[~np.isnan(diff)] == 0).all() and (~np.isnan(diff)).sum() > 0, table.name
+        csv = pd.read_csv(out / f"{table.name}.csv")
+        diffs = csv[[c for c in csv.columns if c.endswith(" diff")]].to_numpy(dtype=float)
+        assert diffs.size and (np.nan_to_num(diffs) == 0).all(), table.name
+        assert [c for c in csv.columns if not c.endswith((" paper", " diff"))] == [
+            *table.frame.index.names, *table.frame.columns]
+        md = (out / f"{table.name}.md").read_text()
+        delta_rows = [line for line in md.splitlines() if "| Δ " in line]
+        assert delta_rows and all(set(cell.strip() for cell in line.split("|")[1:-1]) <= {"", "Δ", "0.00", "–"}
+                                  for line in delta_rows), table.name
+        assert "| paper " in md and "Δ = ours − paper" in md
+        tex = (out / f"{table.name}.tex").read_text()
+        assert " diff " in tex and "Δ" not in tex and r"$\Delta$ = ours - paper" in tex
+
+
+def test_paper_values_and_differences_beside_partial_results(tmp_path):
+    rows = [tidy_row("r3d_18", "all", "real", 0.90), tidy_row("r3d_18", "all", "Deepfakes", 0.80)]
+    tables = {t.name: t for t in build_tables(Metrics(pd.DataFrame(rows)), load_paper(None))}
+    t1 = tables["table1"]
+    assert list(t1.frame.index) == ["R3D-18", "Xception", "EfficientNet-B3", "EffB3+biGRU", "I3D-RGB"]
+    assert t1.frame.loc["R3D-18", "DF"] == pytest.approx(80.0) and t1.paper.loc["R3D-18", "DF"] == 97.86
+    assert math.isnan(t1.frame.loc["Xception", "DF"]) and t1.paper.loc["Xception", "DF"] == 99.29
+    md = to_markdown(t1)
+    r3d = md.splitlines()[4:7]
+    assert r3d[0].startswith("| R3D-18 ") and "| ours " in r3d[0] and " 80.00 |" in r3d[0]
+    assert "| paper " in r3d[1] and " 97.86 |" in r3d[1] and "| Δ " in r3d[2] and " -17.86 |" in r3d[2]
+    assert "| Xception " in md and "| ours  |      – |" in md  # a model only the paper has: ours missing
+    csv = pd.read_csv(io.StringIO(to_csv(t1))).set_index("model")
+    assert csv.loc["R3D-18", ["DF", "DF paper", "DF diff"]].tolist() == pytest.approx([80.0, 97.86, -17.86])
+    assert math.isnan(csv.loc["Xception", "DF diff"])
+    assert tables["table_dfdc"].paper is None and "| ours" not in to_markdown(tables["table_dfdc"])
+
+
+def test_paper_none_leaves_the_paper_out(tmp_path):
+    from pipeline.__main__ import main
+
+    path = tmp_path / "metrics.csv"
+    pd.DataFrame([tidy_row("r3d_18", "all", "real", 0.9)]).to_csv(path, index=False)
+    assert main(["tables", "--metrics", str(path), "--paper", "none", "--out", str(tmp_path / "plain")]) == 0
+    assert main(["tables", "--metrics", str(path), "--out", str(tmp_path / "with")]) == 0
+    plain, with_paper = ((tmp_path / d / "table1.md").read_text() for d in ("plain", "with"))
+    assert "paper" not in plain and "| ours " not in plain and "| paper " in with_paper
+    assert list(pd.read_csv(tmp_path / "plain" / "table1.csv").columns)[:3] == ["model", "DF", "F2F"]

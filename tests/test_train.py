@@ -42,7 +42,7 @@ class TinyNet(nn.Module):
 @pytest.fixture
 def tiny_models(monkeypatch):
     """Replace the registry's builder with TinyNet: kind by name, input size from image_size (default 32)."""
-    def build(name, *, image_size=None, pretrained=None, backbone=None):
+    def build(name, *, image_size=None, clip_len=None, pretrained=None, backbone=None):
         kind = "image" if name.startswith("tiny_image") else "3d"
         return TinyNet(kind, image_size or 32, output_nan=name.endswith("nan")), PretrainedInfo(False, "test")
     monkeypatch.setattr(pipeline.models, "build_model", build)

@@ -12,6 +12,8 @@ def test_dry_run_lists_the_stages(tmp_path):
     jobs = planned_jobs(result)
     for rule in ("demo_data", "all"):
         assert rule in jobs, jobs
+    # the demo's data and random initialisation are its own: no real-data preflight checks
+    assert "check_data" not in jobs and "check_weights" not in jobs, jobs
 
 
 @pytest.mark.parametrize(

@@ -4,13 +4,15 @@ Standard library only and cheap (no decoding): the Snakefile calls `list_videos`
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from pipeline.datasets import celebdf, deeperforensics, dfdc, ffpp
-from pipeline.datasets.base import FAKE, REAL, SPLITS, STAGE, Listing, Problem, VideoRef, safe_join
+from pipeline.datasets.base import (FAKE, REAL, SPLITS, STAGE, Absent, Gap, Listing, Problem, VideoRef,
+                                    safe_join)
 
-__all__ = ["FAKE", "LISTERS", "REAL", "SPLITS", "STAGE", "Listing", "Problem", "VideoRef", "list_videos",
-           "safe_join"]
+__all__ = ["FAKE", "LISTERS", "REAL", "SPLITS", "STAGE", "Absent", "Gap", "Listing", "Problem", "VideoRef",
+           "list_dataset", "list_videos", "safe_join"]
 
 LISTERS: dict[str, Callable[[dict], Listing]] = {
     "ffpp": ffpp.list_videos,
@@ -28,3 +30,15 @@ def list_videos(name: str, cfg: dict) -> Listing:
     if name not in LISTERS:
         raise ValueError(f"unknown dataset {name!r}; known: {', '.join(LISTERS)}")
     return LISTERS[name](cfg)
+
+
+def list_dataset(name: str, datasets: dict) -> Listing:
+    """List dataset `name` from the whole `config["datasets"]`, filling in what its section refers to.
+
+    DeeperForensics' default split is FF++'s test split, so its section gets `ffpp_splits`, the
+    `splits` folder under the FF++ root, unless it sets one.
+    """
+    cfg = dict(datasets[name])
+    if name == "deeperforensics" and "ffpp" in datasets:
+        cfg.setdefault("ffpp_splits", os.path.join(datasets["ffpp"]["root"], "splits"))
+    return list_videos(name, cfg)

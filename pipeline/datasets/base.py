@@ -13,6 +13,7 @@ from pathlib import Path
 SPLITS = ("train", "val", "test")
 REAL, FAKE = 0, 1
 STAGE = "list"
+ABSENT = "absent"  # the reason of a gap that does not exist at all
 
 
 @dataclass(frozen=True)
@@ -36,12 +37,36 @@ class Problem:
     reason: str
 
 
+@dataclass(frozen=True)
+class Absent:
+    """A video that a list names but that is not usable (missing, escaping the root, not a file)."""
+
+    video: str
+    method: str
+    split: str
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A whole folder or list file the listing needed and could not use (`check-data` flags these)."""
+
+    kind: str  # "folder" | "file"
+    path: str  # relative to the dataset root (absolute for files outside it)
+    reason: str  # ABSENT, "unreadable: ...", "malformed JSON: ..."
+
+
 @dataclass
 class Listing:
-    """The usable videos of a dataset (sorted by id) and the problems met while listing it."""
+    """The usable videos of a dataset (sorted by id) and the problems met while listing it.
+
+    `absent` and `gaps` repeat, in structured form, the problems that are missing inputs, so that
+    `check-data` can count them per method and split without parsing the problems' text.
+    """
 
     videos: list[VideoRef] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    absent: list[Absent] = field(default_factory=list)
+    gaps: list[Gap] = field(default_factory=list)
 
 
 def safe_join(root: str | os.PathLike, relpath: str) -> Path | None:
@@ -67,6 +92,7 @@ class FileIndex:
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
         self._folders: dict[str, tuple[Path, dict[str, os.DirEntry]] | str] = {}
+        self.missing_folders: list[str] = []  # folders looked into that do not exist, in order
 
     def locate(self, relpath: str, within: str = "") -> tuple[str, Path] | str:
         """`(video_id, path)` of `within/relpath`, or the reason it is not usable.
@@ -98,6 +124,11 @@ class FileIndex:
             return "not a regular file"
         return video_id, real_folder / name
 
+    def names(self, folder: str) -> list[str] | str:
+        """The sorted entry names of `folder` (relative to the root), or why it cannot be read."""
+        scanned = self._scan(folder)
+        return scanned if isinstance(scanned, str) else sorted(scanned[1])
+
     def _scan(self, folder: str) -> tuple[Path, dict[str, os.DirEntry]] | str:
         if folder not in self._folders:
             real = safe_join(self.root, folder or ".")
@@ -109,6 +140,7 @@ class FileIndex:
                         self._folders[folder] = (real, {entry.name: entry for entry in it})
                 except (FileNotFoundError, NotADirectoryError):
                     self._folders[folder] = f"file not found (no folder {folder or '.'})"
+                    self.missing_folders.append(folder or ".")
                 except OSError as err:
                     self._folders[folder] = f"cannot read folder {folder or '.'}: {err.strerror}"
         return self._folders[folder]
@@ -122,16 +154,28 @@ class ListingBuilder:
         self.index = FileIndex(root)
         self._videos: dict[str, VideoRef] = {}
         self._problems: list[Problem] = []
+        self._absent: list[Absent] = []
+        self._gaps: list[Gap] = []
 
     def problem(self, video: str, reason: str) -> None:
         self._problems.append(Problem(video, STAGE, reason))
+
+    def absent(self, video: str, reason: str, *, method: str, split: str) -> None:
+        """A listed video that is not usable: a problem, and counted as absent for its method and split."""
+        self.problem(video, reason)
+        self._absent.append(Absent(video, method, split))
+
+    def gap(self, kind: str, path: str, reason: str) -> None:
+        """A list file that could not be used: a problem, and flagged by `check-data`."""
+        self.problem(path, "file not found" if reason == ABSENT else reason)
+        self._gaps.append(Gap(kind, path, reason))
 
     def add(self, relpath: str, source: str, *, within: str = "", label: int, method: str, group: str,
             split: str) -> None:
         """List `within/relpath`, or record a problem naming `source` (the file and entry it came from)."""
         found = self.index.locate(relpath, within)
         if isinstance(found, str):
-            self.problem(posixpath.join(within, relpath), f"{source}: {found}")
+            self.absent(posixpath.join(within, relpath), f"{source}: {found}", method=method, split=split)
             return
         video_id, path = found
         previous = self._videos.get(video_id)
@@ -148,7 +192,7 @@ class ListingBuilder:
         try:
             return json.loads(text)
         except ValueError as err:
-            self.problem(relpath, f"malformed JSON: {err}")
+            self.gap("file", relpath, f"malformed JSON: {err}")
             return None
 
     def read_lines(self, relpath: str) -> list[tuple[int, str]]:
@@ -160,15 +204,17 @@ class ListingBuilder:
     def _read(self, relpath: str) -> str | None:
         path = safe_join(self.root, relpath)
         if path is None:
-            self.problem(relpath, "path escapes the dataset root")
+            self.gap("file", relpath, "path escapes the dataset root")
             return None
         try:
             return path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            self.problem(relpath, "file not found")
+            self.gap("file", relpath, ABSENT)
         except (OSError, UnicodeDecodeError) as err:
-            self.problem(relpath, f"unreadable: {err}")
+            self.gap("file", relpath, f"unreadable: {err}")
         return None
 
     def finish(self) -> Listing:
-        return Listing(sorted(self._videos.values(), key=lambda v: v.video_id), list(self._problems))
+        gaps = self._gaps + [Gap("folder", folder, ABSENT) for folder in self.index.missing_folders]
+        return Listing(sorted(self._videos.values(), key=lambda v: v.video_id), list(self._problems),
+                       list(self._absent), gaps)

@@ -83,6 +83,31 @@ def decode(face: np.ndarray, factor: float, interpolation: int = cv2.INTER_LINEA
     return cv2.resize(small, (w, h), interpolation=interpolation)
 
 
+def decoder_grid(box: tuple[int, int, int, int], period: float, phase: float = 0.0) -> np.ndarray:
+    """A transposed-convolution decoder's checkerboard, (h, w, 1) in [-1, 1], fixed to frame pixels.
+
+    Learned upsampling leaves a periodic pattern; it is laid in frame coordinates, so it stays put
+    while the head moves under it ("texture sticking"), a temporal flaw single frames do not show.
+    """
+    x0, y0, x1, y1 = box
+    yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    k = 2 * np.pi / period
+    return (np.cos(k * xx + phase) * np.cos(k * yy + phase))[..., None]
+
+
+def saturation(face: np.ndarray, factor: float) -> np.ndarray:
+    """Scale the chroma of `face` about each pixel's luma: < 1 washes colour out, as decoders trained on
+    many faces do; > 1 gives the saturated albedo of a morphable-mask render."""
+    luma = face @ np.float32([0.299, 0.587, 0.114])
+    return luma[..., None] + factor * (face - luma[..., None])
+
+
+def flat_shade(face: np.ndarray, step: float) -> np.ndarray:
+    """A morphable-mask render: smoothed, then colours quantised to `step` levels (flat shading bands)."""
+    smooth = cv2.bilateralFilter(np.ascontiguousarray(face, np.float32), 7, 30, 5)
+    return np.round(smooth / step) * step
+
+
 class Manipulation:
     """Alters the face in every frame of one original video; an instance holds the per-video state.
 
@@ -131,36 +156,38 @@ class Manipulation:
 
 
 class Deepfakes(Manipulation):
-    """Autoencoder identity swap: a low-resolution re-rendering of the source face, mean-colour matched,
-    blended with a feathered mask whose size and position jitter from frame to frame."""
+    """Autoencoder identity swap (decoder, swap): a blurred re-rendering of the source face with the
+    decoder's checkerboard, mean-colour matched, blended with a feathered mask whose size and position
+    jitter from frame to frame."""
 
     name = "Deepfakes"
 
     def synthesize(self, frame, landmarks, box, ref):
-        hull = scaled(landmarks[FACE_HULL], 0.92 * (1 + self.rng.normal(0, 0.025))) + self.rng.normal(0, 1.0, 2)
+        hull = scaled(landmarks[FACE_HULL], 0.92 * (1 + self.rng.normal(0, 0.04))) + self.rng.normal(0, 1.5, 2)
         face, skin = self.swapped_face(frame, box)
-        mask = polygon_mask(hull, ref.shape[:2], 2.5) * skin
-        return match_colour(decode(face, 0.5), ref, mask, spread=False), mask
+        face = decode(face, 0.35) * (1 + 0.15 * decoder_grid(box, 8.0))
+        mask = polygon_mask(hull, ref.shape[:2], 2.0) * skin
+        return saturation(match_colour(face, ref, mask, spread=False), 0.45), mask
 
 
 class Face2Face(Manipulation):
-    """Expression reenactment: the target's own face re-rendered with the source's mouth motion through a
-    morphable-mask-like lower-face region, misregistered by a fraction of a pixel to a pixel each frame."""
+    """Expression reenactment (morphable mask, reenactment): the target's own lower face re-rendered
+    flat-shaded with the source's mouth motion, misregistered by up to a few pixels every frame."""
 
     name = "Face2Face"
 
     def synthesize(self, frame, landmarks, box, ref):
         centre = tuple(transform(self.target.landmarks[30:31], frame.matrix)[0])
-        wobble = cv2.getRotationMatrix2D(centre, self.rng.normal(0, 0.7), 1.0)
-        wobble[:, 2] += self.rng.normal(0, 0.8, 2)
-        face = cv2.GaussianBlur(self.reenacted_face(frame, box, compose(wobble, frame.matrix)), (0, 0), 0.7)
-        mask = polygon_mask(landmarks[LOWER_FACE] + self.rng.normal(0, 1.2, 2), ref.shape[:2], 1.2)
+        wobble = cv2.getRotationMatrix2D(centre, self.rng.normal(0, 2.0), 1.0)
+        wobble[:, 2] += self.rng.normal(0, 2.0, 2)
+        face = saturation(flat_shade(self.reenacted_face(frame, box, compose(wobble, frame.matrix)), 56.0), 1.7)
+        mask = polygon_mask(landmarks[LOWER_FACE] + self.rng.normal(0, 1.2, 2), ref.shape[:2], 1.0)
         return face, mask
 
 
 class FaceSwap(Manipulation):
-    """Graphics-based swap: the source face pasted on per-frame (noisy) landmarks with a hard mask and a
-    colour transfer that flickers from frame to frame; no learned re-rendering, so it stays sharp."""
+    """Graphics-based swap (morphable mask, swap): the flat-shaded source face pasted on per-frame (noisy)
+    landmarks with a hard mask and a colour transfer that flickers from frame to frame."""
 
     name = "FaceSwap"
 
@@ -169,47 +196,50 @@ class FaceSwap(Manipulation):
         to_frame = similarity(self.source.landmarks[ALIGN], noisy[ALIGN] + box[:2])
         face, skin = self.swapped_face(frame, box, to_frame)
         mask = polygon_mask(scaled(noisy[FACE_HULL], 0.95), ref.shape[:2], 0.0) * (skin > 0.5)
-        flicker = 1 + self.rng.normal(0, 0.04, 3).astype(np.float32)
-        return match_colour(face, ref, mask, spread=True) * flicker, mask
+        flicker = 1 + self.rng.normal(0, 0.08, 3).astype(np.float32)
+        return saturation(flat_shade(match_colour(face, ref, mask, spread=True), 56.0), 1.7) * flicker, mask
 
 
 class NeuralTextures(Manipulation):
-    """Mouth-only reenactment by neural rendering: the mouth region re-rendered with the source's mouth
-    motion as a smooth texture whose fine noise pattern changes every frame."""
+    """Mouth reenactment by neural rendering (decoder, reenactment): the mouth region re-rendered with the
+    source's mouth motion, with the decoder's checkerboard and a coarse grain that changes every frame."""
 
     name = "NeuralTextures"
 
     def synthesize(self, frame, landmarks, box, ref):
         face = cv2.GaussianBlur(self.reenacted_face(frame, box), (0, 0), 1.0)
         h, w = face.shape[:2]
-        grain = self.rng.normal(0, 4.0, (h // 6 + 1, w // 6 + 1, 3)).astype(np.float32)
-        face = face + cv2.resize(grain, (w, h), interpolation=cv2.INTER_LINEAR)
-        mouth = scaled(landmarks[MOUTH], 1.6, 2.4) + (0, 0.15 * np.ptp(landmarks[MOUTH][:, 0]))
+        grain = self.rng.normal(0, 20.0, (h // 5 + 1, w // 5 + 1, 3)).astype(np.float32)
+        face = face * (1 + 0.25 * decoder_grid(box, 7.0)) + cv2.resize(grain, (w, h), interpolation=cv2.INTER_LINEAR)
+        face = saturation(face, 0.35)
+        mouth = scaled(landmarks[MOUTH], 2.0, 3.0) + (0, 0.15 * np.ptp(landmarks[MOUTH][:, 0]))
         return face, polygon_mask(mouth, ref.shape[:2], 2.0)
 
 
 class FaceShifter(Manipulation):
-    """High-fidelity swap: a mildly smoothed source face, fully colour matched, with a soft mask; its
-    sharpness and colour drift slowly (low-frequency) over the video instead of flickering."""
+    """High-fidelity swap (decoder, swap): a smoothed source face, fully colour matched, with a fine
+    decoder checkerboard and a soft mask; sharpness, colour and pattern strength drift slowly over the
+    video instead of flickering."""
 
     name = "FaceShifter"
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.freq, self.phase = self.rng.uniform(0.2, 0.6, 4), self.rng.uniform(0, 2 * np.pi, 4)
+        self.freq, self.phase = self.rng.uniform(0.2, 0.6, 5), self.rng.uniform(0, 2 * np.pi, 5)
 
     def synthesize(self, frame, landmarks, box, ref):
         wave = np.sin(2 * np.pi * self.freq * frame.index / self.fps + self.phase).astype(np.float32)
         face, skin = self.swapped_face(frame, box)
         mask = polygon_mask(landmarks[FACE_HULL], ref.shape[:2], 4.0) * skin
-        face = cv2.GaussianBlur(face, (0, 0), 0.75 + 0.35 * float(wave[0]))
-        return match_colour(face, ref, mask, spread=True) * (1 + 0.03 * wave[1:]), mask
+        face = cv2.GaussianBlur(face, (0, 0), 1.0 + 0.4 * float(wave[0]))
+        face = face * (1 + (0.12 + 0.03 * float(wave[4])) * decoder_grid(box, 9.0))
+        return saturation(match_colour(face, ref, mask, spread=True), 0.5) * (1 + 0.04 * wave[1:4]), mask
 
 
 class DFVAE(Manipulation):
-    """DeeperForensics' end-to-end swap (DF-VAE-like): a strongly down/up-sampled source face mapped by a
-    fixed linear colour transform fitted once, blended through an ellipse mask that is smoothed over time
-    (it lags behind the head)."""
+    """DeeperForensics' end-to-end swap (DF-VAE-like; decoder, swap): a strongly down/up-sampled source
+    face with a coarse decoder checkerboard, mapped by a fixed linear colour transform fitted once,
+    blended through an ellipse mask that is smoothed over time (it lags behind the head)."""
 
     name = "DF-VAE"
 
@@ -229,10 +259,10 @@ class DFVAE(Manipulation):
         cv2.ellipse(mask, ((ex - box[0], ey - box[1]), (0.9 * eax, 0.9 * eay), eangle), 1.0, -1, cv2.LINE_AA)
         face, skin = self.swapped_face(frame, box)
         mask = cv2.GaussianBlur(mask, (0, 0), 3.0)[..., None] * skin
-        face = decode(face, 0.5, cv2.INTER_CUBIC)
+        face = decode(face, 0.3, cv2.INTER_CUBIC) * (1 + 0.14 * decoder_grid(box, 10.0))
         if self.colour is None:
             self.colour = colour_transfer(face, ref, mask)
-        return cv2.transform(face, self.colour), mask
+        return saturation(cv2.transform(face, self.colour), 0.45), mask
 
 
 MANIPULATIONS: dict[str, type[Manipulation]] = {

@@ -9,13 +9,25 @@ import pandas as pd
 from pipeline.evaluate.cliutils import parse_params, write_csv
 from pipeline.gpu import add_gpu_argument, claim_device
 from pipeline.evaluate.inference import InferenceParams, load_model, predict_manifest
-from pipeline.evaluate.metrics import tidy, video_metrics
+from pipeline.evaluate.metrics import read_csv, tidy, video_metrics
 
 
 def run_description(ckpt: dict, args: argparse.Namespace) -> dict:
     """The tidy-table identity of a run: model, training dataset and condition, test set, pretraining."""
     return {"model": ckpt["model"], "dataset": args.dataset, "condition": args.condition,
             "testset": args.testset, "pretrained": bool(ckpt.get("pretrained", False))}
+
+
+MANIFEST_COLUMNS = ("video_id", "label", "method", "store", "key")  # what inference reads of a test manifest
+
+
+def read_test_manifest(path: str) -> pd.DataFrame:
+    """A test manifest; `ValueError` naming the file when it is not a CSV with the columns inference reads."""
+    manifest = read_csv(path, "a manifest CSV")
+    missing = [c for c in MANIFEST_COLUMNS if c not in manifest.columns]
+    if missing:
+        raise ValueError(f"{path}: manifest lacks column(s) {', '.join(missing)}")
+    return manifest
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,9 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     params = parse_params(InferenceParams, args.params)
+    manifest = read_test_manifest(args.manifest)  # before the model is built: a bad manifest fails at once
     claim_device(args)
     model, ckpt = load_model(args.checkpoint)
-    manifest = pd.read_csv(args.manifest)
     predictions = predict_manifest(model, manifest, params)
     metrics = tidy(video_metrics(predictions, params.threshold), **run_description(ckpt, args))
     write_csv(predictions, args.out_predictions)

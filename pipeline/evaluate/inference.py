@@ -4,10 +4,16 @@ Image models score every frame of a video and average the fake probabilities. Vi
 (`sequence` and `3d`) slide a `clip_len`-frame window over all frames with a given stride (16 on FF++,
 2 on DFDC) and average the window probabilities; videos shorter than a window are looped. Units
 (frames or windows) of consecutive videos share batches, so short videos still fill a batch.
+
+A stored frame that fails its checksum or does not decode is replaced by the nearest good frame of its
+video, with a one-line warning per video; a video without any good frame gets no probability: a warning
+names its store and key, it is left out of the predictions (so the metrics stay valid, over the videos
+scored) and a last warning counts such videos.
 """
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -18,7 +24,7 @@ from torch import nn
 
 from pipeline.checkpoint import load_checkpoint
 from pipeline.data.transforms import loop_to_length, to_model_input
-from pipeline.store import ClipStore
+from pipeline.store import ClipStore, UnreadableVideo
 
 PREDICTION_COLUMNS = ["video_id", "label", "method", "probability", "n_windows"]
 
@@ -41,8 +47,10 @@ def load_model(path: str | os.PathLike, device: torch.device | None = None) -> t
     from pipeline.models import build_model  # heavy import, only when a model is needed
 
     ckpt = load_checkpoint(path)
-    image_size = (ckpt.get("config") or {}).get("train", {}).get("image_size")
-    model, _ = build_model(ckpt["model"], image_size=image_size, pretrained="none")
+    config = ckpt.get("config") or {}
+    train = {**config.get("train", {}), **config.get("hparams", {})}  # a model's hparams win (TrainConfig)
+    model, _ = build_model(ckpt["model"], image_size=train.get("image_size"), clip_len=train.get("clip_len"),
+                           pretrained="none")
     model.load_state_dict(ckpt["state_dict"])
     return model.to(device or default_device()).eval(), ckpt
 
@@ -101,10 +109,24 @@ def clip_units(clip: np.ndarray, spec) -> torch.Tensor:
     return x.transpose(0, 1).unsqueeze(0) if is_video_model(spec) else x
 
 
+def warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def checked_frames(store: ClipStore, key: str, indices: np.ndarray | None = None) -> np.ndarray:
+    """`store.read`, with a one-line warning naming the store, video and first frame when frames were
+    replaced; `UnreadableVideo` when the video has no good frame."""
+    frames, bad = store.read_checked(key, indices)
+    if bad:
+        warn(f"{store.path}: video {key}: frame {bad[0].index}: {bad[0].reason}; {len(bad)} bad frame(s) "
+             "replaced by the nearest good frame")
+    return frames
+
+
 def first_frames(store: ClipStore, key: str, length: int) -> np.ndarray:
     """The first `length` frames of a video, looped when it has fewer (t-SNE, perturbation, Grad-CAM input)."""
     idx = loop_to_length(np.arange(min(store.n_frames(key), length)), length)
-    return store.read(key, idx)
+    return checked_frames(store, key, idx)
 
 
 def batched_means(fn: Callable[[torch.Tensor], torch.Tensor], units: Iterable[torch.Tensor], batch_size: int,
@@ -178,12 +200,27 @@ def predict_manifest(model: nn.Module, manifest: pd.DataFrame, params: Inference
                      device: torch.device | None = None) -> pd.DataFrame:
     """Video-level fake probabilities for every video of a manifest (columns `PREDICTION_COLUMNS`)."""
     device = device or next(model.parameters()).device
-    units = (video_units(store.read(row["key"]), model.spec, params.stride) for store, row in manifest_videos(manifest))
-    results = list(batched_means(probability_fn(model), units, params.batch_size, device))
+    scored: list[int] = []  # manifest positions of the videos with a probability
+
+    def units() -> Iterator[torch.Tensor]:
+        for position, (store, row) in enumerate(manifest_videos(manifest)):
+            try:
+                frames = checked_frames(store, row["key"])
+            except UnreadableVideo as exc:
+                warn(f"{exc} ({row['video_id']}): no readable frame; no probability")
+                continue
+            scored.append(position)
+            yield video_units(frames, model.spec, params.stride)
+
+    results = list(batched_means(probability_fn(model), units(), params.batch_size, device))
+    if len(scored) < len(manifest):
+        warn(f"{len(manifest) - len(scored)} of {len(manifest)} videos unreadable: left out of the predictions "
+             "and metrics")
+    kept = manifest.iloc[scored]
     return pd.DataFrame({
-        "video_id": manifest["video_id"].to_numpy(),
-        "label": manifest["label"].astype(int).to_numpy(),
-        "method": manifest["method"].to_numpy(),
+        "video_id": kept["video_id"].to_numpy(),
+        "label": kept["label"].astype(int).to_numpy(),
+        "method": kept["method"].to_numpy(),
         "probability": [float(p) for p, _ in results],
         "n_windows": [n for _, n in results],
     }, columns=PREDICTION_COLUMNS)

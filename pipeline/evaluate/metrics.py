@@ -8,6 +8,7 @@ We add threshold-free video-level AUC, equal error rate and log-loss under class
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 
 import numpy as np
@@ -86,19 +87,83 @@ def tidy(values: Mapping[tuple[str, str], float], *, model: str, dataset: str, c
     return pd.DataFrame(rows, columns=TIDY_COLUMNS)
 
 
-def read_tidy(path_or_frame: str | pd.DataFrame) -> pd.DataFrame:
-    """Read a tidy metrics table; `pretrained` becomes True/False/None whatever its spelling in the file."""
-    df = path_or_frame.copy() if isinstance(path_or_frame, pd.DataFrame) else pd.read_csv(path_or_frame)
-    missing = [c for c in TIDY_COLUMNS if c not in df.columns and c != "pretrained"]
+PERCENT_METRICS = ("accuracy", "auc", "eer")  # bounded by 1; tables print them in per cent
+
+
+def read_csv(path: str | os.PathLike, what: str) -> pd.DataFrame:
+    """A CSV file as a DataFrame; `ValueError` naming the file (and saying it should be `what`) when it is
+    empty or not a readable CSV. A missing file stays `FileNotFoundError`."""
+    try:
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{os.fspath(path)}: empty file, not {what}") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{os.fspath(path)}: not a readable CSV ({' '.join(str(exc).split())})") from None
+
+
+def read_tidy(path_or_frame: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
+    """Read a tidy metrics table (a CSV path or a frame) into the `TIDY_COLUMNS` layout.
+
+    Accepted beside what `evaluate` and `collect` write (e.g. numbers typed in from a paper):
+    - no `testset` column: each row's test set is its training `dataset` (tested where it was trained);
+    - no `pretrained` column: not recorded (None); any spelling of true/false (`True`, `1`, `yes`, ...);
+    - per-cent values: a fraction never exceeds 1, so when any `accuracy` value of the file is above 1
+      every `accuracy` value of the file is read as per cent and divided by 100 (0 and 1.43 included).
+      `auc` and `eer` are decided the same way, each on its own values; other metrics (log-loss) are kept.
+
+    A file that cannot be used raises `ValueError` naming it and the column that is missing or wrong
+    (a non-numeric `value`, a per-cent value above 100, a negative accuracy).
+    """
+    where = "metrics table" if isinstance(path_or_frame, pd.DataFrame) else os.fspath(path_or_frame)
+    df = path_or_frame.copy() if isinstance(path_or_frame, pd.DataFrame) else read_csv(where, "a tidy metrics CSV")
+    if "testset" not in df.columns and "dataset" in df.columns:
+        df["testset"] = df["dataset"]
+    missing = [c for c in TIDY_COLUMNS if c not in df.columns and c not in ("testset", "pretrained")]
     if missing:
-        raise ValueError(f"metrics table lacks columns {', '.join(missing)}")
+        raise ValueError(f"{where}: lacks column{'s' if len(missing) > 1 else ''} {', '.join(missing)} (a tidy "
+                         f"metrics table has {', '.join(TIDY_COLUMNS)}; testset and pretrained may be left out)")
     if "pretrained" not in df.columns:
         df["pretrained"] = None
     for col in TIDY_COLUMNS[:6]:
         df[col] = df[col].astype(str)
-    df["value"] = pd.to_numeric(df["value"], errors="coerce")
+    df["value"] = _numeric_values(df["value"], where)
     df["pretrained"] = df["pretrained"].map(_as_bool).astype(object)
-    return df[TIDY_COLUMNS]
+    for metric in PERCENT_METRICS:
+        df.loc[df["metric"] == metric, "value"] = _as_fraction(df.loc[df["metric"] == metric, "value"], metric, where)
+    return df[TIDY_COLUMNS].reset_index(drop=True)
+
+
+def _row_name(index: object, where: str) -> str:
+    """A row as the user finds it: the file line (header = line 1), or the frame's index."""
+    if where != "metrics table" and isinstance(index, int | np.integer):
+        return f"line {int(index) + 2}"
+    return f"row {index}"
+
+
+def _numeric_values(column: pd.Series, where: str) -> pd.Series:
+    """The `value` column as floats; empty cells and NaN are NaN, any other text is an error."""
+    values = pd.to_numeric(column, errors="coerce")
+    bad = values.isna() & column.notna() & (column.astype(str).str.strip().str.lower() != "nan")
+    if bad.any():
+        first, n = bad.idxmax(), int(bad.sum())
+        raise ValueError(f"{where}: column value: {n} {'entry is' if n == 1 else 'entries are'} not a number "
+                         f"(first at {_row_name(first, where)}: {column[first]!r})")
+    return values.astype(float)
+
+
+def _as_fraction(values: pd.Series, metric: str, where: str) -> pd.Series:
+    """`values` of a bounded metric as fractions: all divided by 100 when any of them is above 1."""
+    known = values.dropna()
+    if (known < 0).any():
+        first = known.index[(known < 0).argmax()]
+        raise ValueError(f"{where}: column value, {_row_name(first, where)}: {metric} {known[first]:g} is negative")
+    if not (known > 1).any():
+        return values
+    if (known > 100).any():
+        first = known.index[(known > 100).argmax()]
+        raise ValueError(f"{where}: column value, {_row_name(first, where)}: {metric} {known[first]:g} is above 100 "
+                         f"(values above 1 make the file's {metric} per cent)")
+    return values / 100.0
 
 
 def complete_accuracy(df: pd.DataFrame) -> pd.DataFrame:

@@ -62,7 +62,7 @@ class PerturbParams:
 
     max_videos: int = 200
     seed: int = 0
-    clip_len: int = 16
+    clip_len: int | None = None  # None: the model's own clip length
     batch_size: int = 8
 
 
@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
 
     def units():
         for i, (store, row) in enumerate(manifest_videos(videos)):
-            clips = perturbed_clips(first_frames(store, row["key"], params.clip_len), params.seed, i)
+            clips = perturbed_clips(first_frames(store, row["key"], params.clip_len or model.spec.clip_len), params.seed, i)
             yield from (clip_units(clips[name], model.spec) for name in names)
 
     device = next(model.parameters()).device

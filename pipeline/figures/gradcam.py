@@ -36,7 +36,7 @@ class GradcamParams:
 
     video_index: int = 0
     seed: int = 0
-    clip_len: int = 16
+    clip_len: int | None = None  # None: the model's own clip length
     show_every: int = 2
 
 
@@ -105,13 +105,13 @@ def run(args: argparse.Namespace) -> int:
     claim_device(args)
     model, ckpt = load_model(args.checkpoint)
     if not hasattr(model, "gradcam_layer"):
-        raise SystemExit(f"{ckpt['model']} has no gradcam_layer; Grad-CAM needs a 3D model")
+        raise ValueError(f"{args.checkpoint}: {ckpt['model']} has no gradcam_layer; Grad-CAM needs a 3D model")
     manifest = pd.read_csv(args.manifest)
     if not 0 <= params.video_index < len(manifest):
-        raise SystemExit(f"video_index {params.video_index} is outside the manifest's {len(manifest)} videos")
+        raise ValueError(f"{args.manifest}: video_index {params.video_index} is outside its {len(manifest)} videos")
     row = manifest.iloc[params.video_index]
     store = ClipStore(row["store"])
-    clip = first_frames(store, row["key"], params.clip_len)
+    clip = first_frames(store, row["key"], params.clip_len or model.spec.clip_len)
     store.close()
     size = input_size(model.spec)
     rows = {}

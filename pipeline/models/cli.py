@@ -6,6 +6,7 @@ Builds every model with random weights and checks its parameter count against th
 from __future__ import annotations
 
 import argparse
+import sys
 
 from pipeline.models.pretrained import NO_WEIGHTS
 from pipeline.models.registry import build_model, list_models
@@ -22,7 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     unknown = sorted(set(args.names) - set(list_models()))
     if unknown:
-        print(f"unknown model(s): {', '.join(unknown)}; known: {', '.join(list_models())}")
+        print(f"pipeline models: error: unknown model(s) {', '.join(unknown)}; known: {', '.join(list_models())}",
+              file=sys.stderr)
         return 2
     rows, all_match = [], True
     for name in args.names or list_models():

@@ -16,7 +16,7 @@ from torch import nn
 
 from pipeline.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from pipeline.models.pretrained import PretrainedInfo, WeightSource, load_pretrained
-from pipeline.models.registry import ModelSpec, register
+from pipeline.models.registry import ModelSpec, register, zero_output_layer
 
 # pytorch-i3d's files, placed by hand in the torch hub cache; Charades first as in the paper (§4.1).
 I3D_WEIGHTS = WeightSource(hub_files=("rgb_charades.pt", "rgb_imagenet.pt"), head="logits")
@@ -113,6 +113,7 @@ class InceptionI3d(nn.Module):
         self.avg_pool = nn.AdaptiveAvgPool3d(1)
         self.dropout = nn.Dropout(dropout)
         self.logits = Unit3D(1024, num_classes, batch_norm=False, activation=False)
+        zero_output_layer(self.logits.conv3d)
 
     @property
     def gradcam_layer(self) -> nn.Module:

@@ -7,7 +7,7 @@ from torch import nn
 
 from pipeline.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from pipeline.models.pretrained import PretrainedInfo, WeightSource, load_pretrained
-from pipeline.models.registry import ModelSpec, register
+from pipeline.models.registry import ModelSpec, register, zero_output_layer
 
 # timm fetches these from GitHub release URLs (into the torch hub cache) or from the HF hub.
 XCEPTION_WEIGHTS = WeightSource(hub_files=("xception-43020ad28.pth",),
@@ -39,6 +39,7 @@ class ImageDetector(nn.Module):
 def _timm_detector(spec: ModelSpec, arch: str, weights: WeightSource, pretrained: str | None,
                    **kwargs) -> tuple[ImageDetector, PretrainedInfo]:
     net = timm.create_model(arch, pretrained=False, num_classes=1, **kwargs)  # never downloads
+    zero_output_layer(net.get_classifier())
     info = load_pretrained(net, weights, pretrained)
     return ImageDetector(net, spec), info
 

@@ -62,6 +62,16 @@ def cache_patterns(source: WeightSource) -> list[str]:
     return patterns
 
 
+def find_cached(source: WeightSource) -> tuple[str | None, list[str]]:
+    """The cached file `load_pretrained` uses for `source` (the first pattern that matches, its newest
+    snapshot), or None; and the patterns it looked at."""
+    patterns = cache_patterns(source)
+    for pattern in patterns:
+        if matches := glob.glob(pattern):
+            return max(matches, key=os.path.getmtime), patterns
+    return None, patterns
+
+
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """A state_dict from a .safetensors or torch file; a {"state_dict": ...} or {"model": ...} wrapper
     (training checkpoints, ours included) is unwrapped."""
@@ -116,12 +126,8 @@ def load_pretrained(module: nn.Module, source: WeightSource, pretrained: str | N
     if pretrained == NO_WEIGHTS:
         return PretrainedInfo(False, "random init: pretrained='none'")
     if pretrained is None:
-        patterns = cache_patterns(source)
-        for pattern in patterns:
-            if matches := glob.glob(pattern):
-                pretrained = max(matches, key=os.path.getmtime)  # the newest snapshot
-                break
-        else:
+        pretrained, patterns = find_cached(source)
+        if pretrained is None:
             return PretrainedInfo(False, f"random init: no weights found in {', '.join(patterns)}")
     n = load_matching(module, read_state_dict(pretrained), source.head, str(pretrained))
     return PretrainedInfo(True, str(pretrained), n)

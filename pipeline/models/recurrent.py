@@ -28,7 +28,7 @@ from torch import nn
 from pipeline.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from pipeline.models.image import ImageDetector, efficientnet_b3
 from pipeline.models.pretrained import NO_WEIGHTS, PretrainedError, PretrainedInfo
-from pipeline.models.registry import ModelSpec, get_spec, register
+from pipeline.models.registry import ModelSpec, get_spec, register, zero_output_layer
 
 HIDDEN = 1024
 DROPOUT = 0.5
@@ -44,6 +44,7 @@ class RecurrentDetector(nn.Module):
         self.backbone = backbone
         self.rnn = rnn
         self.head = head
+        zero_output_layer(head[-1])
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The RNN output at the final timestep (B, D), the head's input."""

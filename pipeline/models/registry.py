@@ -35,6 +35,19 @@ class ModelSpec:
         return (3, *side) if self.kind == "image" else (3, self.clip_len, *side)
 
 
+def zero_output_layer(layer: nn.Module) -> None:
+    """Start a detector's output layer at zero weights and bias: every detector begins at p(fake) = 0.5.
+
+    Libraries initialise classifiers for many classes; for one output some of those schemes are far too
+    large (timm's EfficientNet draws U(-1/sqrt(fan_out), ...) = U(-1, 1) for one class, which gave
+    initial logits of +-20 and training losses above 10). Pretrained files never hold our one-output
+    head, so this is the head's initialisation whether or not the rest is pretrained.
+    """
+    nn.init.zeros_(layer.weight)
+    if layer.bias is not None:
+        nn.init.zeros_(layer.bias)
+
+
 @dataclass(frozen=True)
 class _Entry:
     spec: ModelSpec
@@ -59,16 +72,21 @@ def list_models() -> list[str]:
     return list(_REGISTRY)
 
 
-def get_spec(name: str, *, image_size: int | None = None) -> ModelSpec:
-    """The spec of a registered model without building it; `image_size` overrides `input_size`."""
+def get_spec(name: str, *, image_size: int | None = None, clip_len: int | None = None) -> ModelSpec:
+    """The spec of a registered model without building it; `image_size` overrides `input_size` and, for
+    video models, `clip_len` the clip length (image models keep 1)."""
     if name not in _REGISTRY:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(_REGISTRY)}")
     spec = _REGISTRY[name].spec
-    return spec if image_size is None else dataclasses.replace(spec, input_size=int(image_size))
+    if image_size is not None:
+        spec = dataclasses.replace(spec, input_size=int(image_size))
+    if clip_len is not None and spec.kind != "image":
+        spec = dataclasses.replace(spec, clip_len=int(clip_len))
+    return spec
 
 
-def build_model(name: str, *, image_size: int | None = None, pretrained: str | None = None,
-                backbone: dict | None = None) -> tuple[nn.Module, PretrainedInfo]:
+def build_model(name: str, *, image_size: int | None = None, clip_len: int | None = None,
+                pretrained: str | None = None, backbone: dict | None = None) -> tuple[nn.Module, PretrainedInfo]:
     """Build a registered detector with one output logit.
 
     pretrained: None looks in the local weight caches (random init when nothing is there), a path loads
@@ -76,7 +94,7 @@ def build_model(name: str, *, image_size: int | None = None, pretrained: str | N
     backbone: for sequence models only, the `state_dict` of a trained `efficientnet_b3` detector, which
     initialises the per-frame CNN (the paper's "newly pretrained" backbone).
     """
-    spec = get_spec(name, image_size=image_size)
+    spec = get_spec(name, image_size=image_size, clip_len=clip_len)
     builder = _REGISTRY[name].builder
     if backbone is None:
         return builder(spec, pretrained=pretrained)

@@ -1,4 +1,14 @@
-"""`tables`: every table of the paper (and a few beyond it) from one tidy metrics CSV."""
+"""`tables`: every table of the paper (and a few beyond it) from one tidy metrics CSV.
+
+The CSV is read by `pipeline.evaluate.metrics.read_tidy`: besides what `collect` writes it takes files
+without the `testset` (defaults to `dataset`) or `pretrained` column, and accuracies in per cent (a
+file with any accuracy above 1 is per cent throughout). A file it cannot use fails with one line naming
+it and the column that is missing or wrong.
+
+`--paper` (default: the shipped `pipeline/tables/paper_metrics.csv`, see `pipeline/tables/paper.py`)
+adds the paper's published value and the difference beside every reproduced value; `--paper none`
+leaves them out.
+"""
 from __future__ import annotations
 
 import argparse
@@ -6,22 +16,36 @@ import argparse
 from pipeline.tables.crossdata import table2, table_celebdf, table_dfdc
 from pipeline.tables.generalization import table1, table3, table_b6
 from pipeline.tables.lookup import Metrics
+from pipeline.tables.paper import NO_PAPER, PAPER_METRICS, load_paper, paper_note
 from pipeline.tables.perturbation import table4
-from pipeline.tables.render import Table, write_tables
+from pipeline.tables.render import Table, with_paper, write_tables
+
+BUILDERS = (table1, table_b6, table2, table3, table4, table_celebdf, table_dfdc)
 
 
-def build_tables(metrics: Metrics) -> list[Table]:
-    return [table1(metrics), table_b6(metrics), table2(metrics), table3(metrics), table4(metrics),
-            table_celebdf(metrics), table_dfdc(metrics)]
+def build_tables(metrics: Metrics, paper: Metrics | None = None) -> list[Table]:
+    """Every table from `metrics`; with `paper` (the published numbers) each also shows the paper's value
+    and the difference beside every value the paper has."""
+    tables = [build(metrics) for build in BUILDERS]
+    if paper is None:
+        return tables
+    published = [build(paper) for build in BUILDERS]
+    return [with_paper(ours, theirs, paper_note(ours.name)) for ours, theirs in zip(tables, published, strict=True)]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--metrics", required=True, help="tidy metrics CSV (from `collect`, or published numbers)")
+    parser.add_argument("--metrics", required=True,
+                        help="tidy metrics CSV (from `collect`, or published numbers: without a testset column each "
+                             "row's test set is its dataset; accuracies above 1 mark a file in per cent)")
     parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--paper", default=str(PAPER_METRICS),
+                        help="tidy metrics CSV of the paper's published numbers, shown with the difference beside "
+                             f"ours (default: the shipped %(default)s); `{NO_PAPER}` leaves them out")
 
 
 def run(args: argparse.Namespace) -> int:
-    tables = build_tables(Metrics(args.metrics))
+    metrics, paper = Metrics(args.metrics), load_paper(args.paper)
+    tables = build_tables(metrics, paper)
     write_tables(tables, args.out)
-    print(f"{len(tables)} tables -> {args.out}")
+    print(f"{len(tables)} tables -> {args.out}" + (f" (paper values: {args.paper})" if paper is not None else ""))
     return 0

@@ -10,7 +10,12 @@ from pipeline.tables.names import model_name, model_order
 
 
 class Metrics:
-    """A tidy metrics table indexed by (model, dataset, condition, testset, class, metric)."""
+    """A tidy metrics table indexed by (model, dataset, condition, testset, class, metric).
+
+    Built from a CSV path or a frame through `read_tidy`: a missing `testset` column defaults to `dataset`,
+    per-cent accuracies become fractions, and a file without the needed columns raises `ValueError`
+    naming it and them.
+    """
 
     def __init__(self, df: pd.DataFrame | str):
         self.df = complete_accuracy(read_tidy(df))

@@ -1,11 +1,18 @@
-"""One rendering path for every table: Markdown (tabulate), LaTeX (booktabs) and CSV."""
+"""One rendering path for every table: Markdown (tabulate), LaTeX (booktabs) and CSV.
+
+A table can carry the paper's values of its cells (`with_paper`). Markdown and LaTeX then print, under
+each row of ours, the paper's row and the difference (ours − paper), so every reproduced number stands
+above its published one in the same column; the CSV keeps one row per table row, with the columns
+`<column>`, `<column> paper` and `<column> diff` side by side.
+"""
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
@@ -13,17 +20,39 @@ from pipeline.io import atomic_path
 
 MISSING_MD = "–"
 MISSING_TEX = "--"
+OURS, PAPER = "ours", "paper"
+DIFF_MD, DIFF_TEX, DIFF_CSV = "Δ", "diff", "diff"  # the difference row's label (plain "diff" in LaTeX)
 
 
 @dataclass
 class Table:
-    """A finished table: numeric cells (NaN = missing) under a named row index, plus caption and notes."""
+    """A finished table: numeric cells (NaN = missing) under a named row index, plus caption and notes.
+
+    `paper`: the paper's values of the same cells (same index and columns, NaN where it has none), or None.
+    """
 
     name: str
     caption: str
     frame: pd.DataFrame
     notes: list[str] = field(default_factory=list)
     decimals: int = 2
+    paper: pd.DataFrame | None = None
+
+
+def with_paper(table: Table, paper: Table, note: str = "") -> Table:
+    """`table` with the paper's values of its cells (`paper`, the same table built from the published
+    numbers); rows only the paper has are added, with our cells missing. Unchanged when the paper has
+    no value for any cell of it."""
+    if paper.frame.isna().all().all():
+        return table
+    labels = list(table.frame.index)
+    labels += [label for label in paper.frame.index if label not in set(labels)]
+    names = list(table.frame.index.names)
+    index = (pd.MultiIndex.from_tuples(labels, names=names) if len(names) > 1
+             else pd.Index(labels, name=names[0], dtype=object))
+    frame = table.frame.reindex(index)
+    published = paper.frame.reindex(index=index, columns=table.frame.columns)
+    return replace(table, frame=frame, paper=published, notes=[*table.notes, *([note] if note else [])])
 
 
 def frame_from_rows(rows: dict, index: str | list[str], columns: list[str]) -> pd.DataFrame:
@@ -47,16 +76,48 @@ def cell_text(value: object, decimals: int, missing: str) -> str:
     return str(value)
 
 
-def render_body(table: Table, tablefmt: str, missing: str) -> str:
-    """The table itself via tabulate: row labels (the index) left-aligned first, numbers right-aligned."""
-    flat = table.frame.reset_index()
-    body = [[cell_text(v, table.decimals, missing) for v in row] for row in flat.itertuples(index=False)]
+def diff_text(value: float, decimals: int, missing: str) -> str:
+    """A signed difference; zero prints as 0.00 (never -0.00 or +0.00)."""
+    if math.isnan(value):
+        return missing
+    text = f"{value:+.{decimals}f}"
+    return text[1:] if float(text) == 0 else text
+
+
+def body_rows(table: Table, missing: str, diff_label: str) -> tuple[list[str], list[list[str]]]:
+    """Headers and rows of cell texts: row labels first; with paper values, a label column more and each
+    row of ours followed by the paper's row and the difference row (where the paper has a value)."""
     n_labels = table.frame.index.nlevels
-    align = ["left"] * n_labels + ["right"] * (flat.shape[1] - n_labels)
-    text = tabulate(body, headers=[str(c) for c in flat.columns], tablefmt=tablefmt, colalign=align,
-                    disable_numparse=True)
+    names = ["" if n is None else str(n) for n in table.frame.index.names]
+    columns = [str(c) for c in table.frame.columns]
+    labels = [list(label) if n_labels > 1 else [label] for label in table.frame.index]
+    ours = table.frame.to_numpy(dtype=float)
+
+    def cells(values) -> list[str]:
+        return [cell_text(float(v), table.decimals, missing) for v in values]
+
+    if table.paper is None:
+        return names + columns, [[cell_text(x, 0, missing) for x in label] + cells(values)
+                                 for label, values in zip(labels, ours, strict=True)]
+    paper = table.paper.to_numpy(dtype=float)
+    rows = []
+    for label, values, published in zip(labels, ours, paper, strict=True):
+        rows.append([cell_text(x, 0, missing) for x in label] + [OURS] + cells(values))
+        if not np.isnan(published).all():
+            rows.append([""] * n_labels + [PAPER] + cells(published))
+            rows.append([""] * n_labels + [diff_label] +
+                        [diff_text(float(d), table.decimals, missing) for d in values - published])
+    return names + [""] + columns, rows
+
+
+def render_body(table: Table, tablefmt: str, missing: str, diff_label: str = DIFF_MD) -> str:
+    """The table itself via tabulate: row labels (the index) left-aligned first, numbers right-aligned."""
+    headers, body = body_rows(table, missing, diff_label)
+    n_labels = table.frame.index.nlevels + (table.paper is not None)
+    align = ["left"] * n_labels + ["right"] * (len(headers) - n_labels)
+    text = tabulate(body, headers=headers, tablefmt=tablefmt, colalign=align, disable_numparse=True)
     # without rows tabulate leaves the LaTeX column spec empty, which does not compile
-    return text.replace("{tabular}{}", "{tabular}{" + "l" * flat.shape[1] + "}")
+    return text.replace("{tabular}{}", "{tabular}{" + "l" * len(headers) + "}")
 
 
 def to_markdown(table: Table) -> str:
@@ -66,15 +127,24 @@ def to_markdown(table: Table) -> str:
 
 
 def to_latex(table: Table) -> str:
-    text = render_body(table, "latex_booktabs", MISSING_TEX)
+    text = render_body(table, "latex_booktabs", MISSING_TEX, DIFF_TEX)
     notes = "".join(f"\n{{\\footnotesize {_tex_escape(n)}\\par}}" for n in table.notes)
     return (f"\\begin{{table}}\n\\centering\n\\caption{{{_tex_escape(table.caption)}}}\n"
             f"\\label{{tab:{table.name}}}\n{text}\n{notes}\n\\end{{table}}\n")
 
 
 def to_csv(table: Table) -> str:
-    """Full-precision numbers; missing cells are empty."""
-    return table.frame.reset_index().to_csv(index=False)
+    """Full-precision numbers; missing cells are empty. With paper values each column `C` is followed by
+    `C paper` and `C diff` (ours − paper)."""
+    if table.paper is None:
+        return table.frame.reset_index().to_csv(index=False)
+    diff = table.frame - table.paper
+    columns = {}
+    for c in table.frame.columns:
+        columns[c] = table.frame[c]
+        columns[f"{c} {PAPER}"] = table.paper[c]
+        columns[f"{c} {DIFF_CSV}"] = diff[c]
+    return pd.DataFrame(columns, index=table.frame.index).reset_index().to_csv(index=False)
 
 
 def write_tables(tables: list[Table], out_dir: str | os.PathLike) -> list[Path]:
@@ -96,6 +166,6 @@ def _write(path: Path, text: str) -> Path:
 
 def _tex_escape(text: str) -> str:
     for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
-                 ("–", "--")):
+                 ("–", "--"), ("−", "-"), ("Δ", r"$\Delta$")):
         text = text.replace(a, b)
     return text

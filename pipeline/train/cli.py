@@ -90,22 +90,24 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
     from pipeline.models import build_model  # heavy (timm): imported only when the command runs
 
+    # Bad inputs (malformed --params, a missing or broken manifest, init checkpoint or pretrained weights)
+    # raise ValueError / OSError: `python -m pipeline` reports them as one line `pipeline train: error: ...`.
+    params = parse_params(args.params)
     try:
-        params = parse_params(args.params)
         cfg = TrainConfig.from_params(params)
-        train_rows = read_training_manifest(args.manifests / "train.csv")
-        val_rows = read_training_manifest(args.manifests / "val.csv")
-        backbone = load_checkpoint(args.init, expect_model="efficientnet_b3")["state_dict"] if args.init else None
-        device = select_device(cfg.threads)
-        seed_everything(cfg.seed, 0)  # the random initialisation is part of the seeded run
-        model, info = build_model(args.model, image_size=cfg.image_size, pretrained=cfg.pretrained_arg,
-                                  backbone=backbone)
-    except ValueError as exc:  # ManifestError, CheckpointError, PretrainedError, malformed params
-        print(f"train: {exc}", file=sys.stderr)
-        return 2
+    except (TypeError, ValueError, AttributeError) as exc:  # a wrong key or type in the JSON
+        raise ValueError(f"--params: {' '.join(str(exc).split())}") from exc
+    train_rows = read_training_manifest(args.manifests / "train.csv")
+    val_rows = read_training_manifest(args.manifests / "val.csv")
+    backbone = load_checkpoint(args.init, expect_model="efficientnet_b3")["state_dict"] if args.init else None
+    device = select_device(cfg.threads)
+    seed_everything(cfg.seed, 0)  # the random initialisation is part of the seeded run
+    model, info = build_model(args.model, image_size=cfg.image_size, clip_len=cfg.clip_len,
+                              pretrained=cfg.pretrained_arg, backbone=backbone)
     spec = model.spec
     video = spec.kind != "image"
-    rt = Runtime(device, tuple(spec.mean), tuple(spec.std), channels_last=device.type == "cuda" and not video)
+    rt = Runtime(device, tuple(spec.mean), tuple(spec.std), channels_last=device.type == "cuda" and not video,
+                 bf16=cfg.bf16)
     loader_args = dict(size=spec.input_size, clip_len=cfg.clip_len if video else 1, device=device)
     train_loader = build_loader(train_rows, cfg, steps=cfg.steps_per_epoch, augment=True, **loader_args)
     val_loader = build_loader(val_rows, cfg, steps=cfg.val_steps, augment=False, **loader_args)
@@ -119,14 +121,16 @@ def run(args: argparse.Namespace) -> int:
                            pretrained_source=info.source, spec=dataclasses.asdict(spec))
     result = fit(model, cfg, train_loader=train_loader, val_loader=val_loader, rt=rt, state_dir=args.state,
                  fingerprint=fingerprint, checkpoint_meta=checkpoint_meta)
+    log.info("%d samples drawn, %d with replaced data: %d frames replaced, %d videos replaced",
+             *(result.bad.get(k, 0) for k in ("samples_drawn", "bad_samples", "bad_frames", "bad_videos")))
     if not result.best_epoch:
-        print(f"train: {args.model} diverged before reaching a finite validation loss; no model saved",
-              file=sys.stderr)
+        print(f"pipeline train: error: {args.model} diverged before reaching a finite validation loss; "
+              "no model saved", file=sys.stderr)
         return 1
     meta = dict(model=args.model, dataset=args.dataset, condition=args.condition, pretrained=info.pretrained,
                 pretrained_source=info.source, best_epoch=result.best_epoch, best_val_loss=result.best_val_loss,
                 stopped_because=result.stopped_because, epochs_run=len(result.metrics), n_train=len(train_rows),
-                n_val=len(val_rows), device=str(device))
+                n_val=len(val_rows), device=str(device), **result.bad)
     write_outputs(args.out, result, meta)
     if not cfg.keep_state:
         remove_state(args.state)

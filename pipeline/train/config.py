@@ -8,8 +8,9 @@ from typing import Any
 
 SCHEDULERS = ("plateau", "multistep")
 # `train` keys that do not change what a run computes epoch by epoch: a run resumes across changes to them
-# (e.g. more epochs, a longer patience, other worker counts or cluster resources).
-RESUMABLE_KEYS = ("epochs", "early_stop_patience", "num_workers", "threads", "mem_mb", "runtime", "keep_state")
+# (e.g. more epochs, a longer patience, other worker counts or cluster resources, the bad-sample budget).
+RESUMABLE_KEYS = ("epochs", "early_stop_patience", "num_workers", "threads", "mem_mb", "runtime", "keep_state",
+                  "max_bad_fraction")
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class TrainConfig:
     num_workers: int = 4
     threads: int = 2
     keep_state: bool = True  # keep the resume state of a finished run (raising `epochs` then continues it)
+    max_bad_fraction: float = 0.01  # samples with an undecodable frame or video, beyond which the run stops
+    bf16: bool | None = None  # bf16 autocast: None = on CUDA only; True also on the CPU (fast where it has AMX)
     pretrained: str = ""
     preprocess: dict = field(default_factory=dict)
 
@@ -44,16 +47,19 @@ class TrainConfig:
         for name in ("epochs", "steps_per_epoch", "val_steps", "clip_len"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not 0 <= self.max_bad_fraction <= 1:
+            raise ValueError(f"max_bad_fraction must be between 0 and 1, got {self.max_bad_fraction}")
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> TrainConfig:
         """`{"hparams": {lr, batch_size, weight_decay}, "train": {...}, "pretrained": str, "preprocess": {...}}`;
-        `train` keys this loop does not use (cluster resources) are ignored."""
-        known = {f.name for f in fields(cls)}
-        train = {k: v for k, v in params.get("train", {}).items() if k in known}
+        `train` keys this loop does not use (cluster resources) are ignored. A model's `hparams` may also set
+        loop keys (e.g. `steps_per_epoch`, `bf16`), which then win over `train`'s for that model."""
+        known = {f.name for f in fields(cls)} - {"lr", "batch_size", "weight_decay", "pretrained", "preprocess"}
+        hp = params.get("hparams", {})
+        train = {k: v for k, v in {**params.get("train", {}), **hp}.items() if k in known}
         if "milestones" in train:
             train["milestones"] = tuple(train["milestones"])
-        hp = params.get("hparams", {})
         missing = [k for k in ("lr", "batch_size", "weight_decay") if k not in hp]
         if missing:
             raise ValueError(f"params lack hparams {', '.join(missing)}")
@@ -69,6 +75,7 @@ class TrainConfig:
 def run_fingerprint(params: dict[str, Any], *extra: str) -> str:
     """A digest of everything that determines a run's trajectory: the params minus `RESUMABLE_KEYS`,
     plus `extra` (model name, manifest contents, ...). Resume state is reused only when it matches."""
-    train = {k: v for k, v in params.get("train", {}).items() if k not in RESUMABLE_KEYS}
-    payload = json.dumps([{**params, "train": train}, *extra], sort_keys=True, default=str)
+    train, hparams = ({k: v for k, v in params.get(section, {}).items() if k not in RESUMABLE_KEYS}
+                      for section in ("train", "hparams"))
+    payload = json.dumps([{**params, "train": train, "hparams": hparams}, *extra], sort_keys=True, default=str)
     return hashlib.blake2b(payload.encode("utf-8"), digest_size=16).hexdigest()

@@ -21,13 +21,12 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from pipeline.checkpoint import save_checkpoint
+from pipeline.checkpoint import save_atomic, save_checkpoint
 from pipeline.data.augment import ClipAugment
-from pipeline.data.dataset import ClipDataset
+from pipeline.data.dataset import BadSampleTally, CheckedLoader, ClipDataset
 from pipeline.data.manifest import ManifestRow
 from pipeline.data.sampler import BalancedBatchSampler
 from pipeline.data.transforms import normalize_batch
-from pipeline.io import atomic_path
 from pipeline.train.config import TrainConfig
 
 log = logging.getLogger("pipeline.train")
@@ -75,6 +74,7 @@ class RunState:
     best_val_loss: float = math.inf
     diverged: bool = False
     metrics: list[dict] = field(default_factory=list)
+    bad: dict = field(default_factory=dict)  # BadSampleTally.counts() so far
 
     def stop_reason(self, cfg: TrainConfig) -> str:
         """Why the run must not train another epoch ("" if it may)."""
@@ -94,6 +94,7 @@ class FitResult:
     stopped_because: str
     metrics: list[dict]
     best_checkpoint: Path
+    bad: dict = field(default_factory=dict)  # samples drawn and those with replaced frames or videos
 
 
 def seed_everything(seed: int, epoch: int) -> None:
@@ -111,13 +112,16 @@ def _init_worker(_: int) -> None:
 
 
 def build_loader(rows: list[ManifestRow], cfg: TrainConfig, *, size: int, clip_len: int, steps: int,
-                 augment: bool, device: torch.device) -> DataLoader:
-    """A DataLoader of `steps` balanced batches per epoch over `rows` (augmented for training)."""
-    dataset = ClipDataset(rows, clip_len=clip_len, size=size, augment=ClipAugment(size) if augment else None)
+                 augment: bool, device: torch.device) -> CheckedLoader:
+    """`steps` balanced batches per epoch over `rows` (augmented for training); samples with replaced frames
+    or videos are counted against `cfg.max_bad_fraction` in this process (`CheckedLoader`)."""
+    dataset = ClipDataset(rows, clip_len=clip_len, size=size, augment=ClipAugment(size) if augment else None,
+                          flags=True)
     sampler = BalancedBatchSampler(dataset.labels, dataset.groups, cfg.batch_size, steps, cfg.seed)
-    return DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.num_workers,
-                      persistent_workers=cfg.num_workers > 0, pin_memory=device.type == "cuda",
-                      worker_init_fn=_init_worker if cfg.num_workers > 0 else None)
+    loader = DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.num_workers,
+                        persistent_workers=cfg.num_workers > 0, pin_memory=device.type == "cuda",
+                        worker_init_fn=_init_worker if cfg.num_workers > 0 else None)
+    return CheckedLoader(loader, BadSampleTally(cfg.max_bad_fraction))
 
 
 def _progress(loader: DataLoader, desc: str) -> tqdm:
@@ -180,7 +184,11 @@ def load_state(last: Path, best: Path, fingerprint: str) -> dict | None:
     """The run state saved at `last` if it belongs to this run (same fingerprint, best model present)."""
     if not last.exists():
         return None
-    saved = torch.load(last, map_location="cpu", weights_only=True)
+    try:
+        saved = torch.load(last, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - damaged state (a bad byte) costs the epochs done, not the run
+        log.warning("%s is unreadable (%s); starting afresh", last, " ".join(str(exc).split())[:200])
+        return None
     if saved.get("format") != STATE_FORMAT or saved.get("fingerprint") != fingerprint:
         log.info("%s belongs to another configuration; starting afresh", last)
         return None
@@ -196,11 +204,10 @@ def save_state(path: Path, state: RunState, model: nn.Module, optimizer: torch.o
                scheduler: torch.optim.lr_scheduler.LRScheduler) -> None:
     payload = {"format": STATE_FORMAT, "fingerprint": state.fingerprint, "model": model.state_dict(),
                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "run": vars(state)}
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    save_atomic(payload, path)
 
 
-def fit(model: nn.Module, cfg: TrainConfig, *, train_loader: DataLoader, val_loader: DataLoader, rt: Runtime,
+def fit(model: nn.Module, cfg: TrainConfig, *, train_loader: CheckedLoader, val_loader: CheckedLoader, rt: Runtime,
         state_dir: Path, fingerprint: str, checkpoint_meta: dict) -> FitResult:
     """Train until `cfg.epochs`, early stopping or divergence, resuming from `state_dir` when it matches.
 
@@ -220,6 +227,8 @@ def fit(model: nn.Module, cfg: TrainConfig, *, train_loader: DataLoader, val_loa
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
         state = RunState(**saved["run"])
+    tally = val_loader.tally = train_loader.tally  # one budget of bad samples for every sample the run draws
+    tally.restore(state.bad)
     if state.epoch:
         log.info("resuming after epoch %d (best epoch %d, val loss %.4f)", state.epoch, state.best_epoch,
                  state.best_val_loss)
@@ -236,6 +245,7 @@ def fit(model: nn.Module, cfg: TrainConfig, *, train_loader: DataLoader, val_loa
                "seconds": round(time.perf_counter() - start, 3)}
         state.epoch, state.diverged = epoch, not math.isfinite(val_loss)
         state.metrics.append(row)
+        state.bad = tally.counts()
         improved = val_loss < state.best_val_loss
         if improved:
             state.best_epoch, state.best_val_loss = epoch, val_loss
@@ -245,10 +255,11 @@ def fit(model: nn.Module, cfg: TrainConfig, *, train_loader: DataLoader, val_loa
                 scheduler.step(val_loss)
             else:
                 scheduler.step()
-        save_state(last, state, model, optimizer, scheduler)
+        if cfg.keep_state or not state.stop_reason(cfg):  # a finished run that frees its state needs none
+            save_state(last, state, model, optimizer, scheduler)
         log.info("epoch %d/%d  train_loss %.4f  val_loss %.4f  val_acc %.3f  lr %.2e  %.1fs%s", epoch, cfg.epochs,
                  train_loss, val_loss, val_acc, lr, row["seconds"], "  *best*" if improved else "")
     reason = state.stop_reason(cfg)
     log.info("stopped after epoch %d: %s; best epoch %d, val loss %.4f", state.epoch, reason, state.best_epoch,
              state.best_val_loss)
-    return FitResult(state.best_epoch, state.best_val_loss, reason, state.metrics, best)
+    return FitResult(state.best_epoch, state.best_val_loss, reason, state.metrics, best, tally.counts())
