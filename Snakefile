@@ -19,9 +19,22 @@ include: "rules/manifests.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/tables.smk"
+include: "rules/robustness.smk"
 
 
 rule all:
     default_target: True
     input:
         all_targets(),
+
+
+onstart:
+    start_preload()
+
+
+onsuccess:
+    stop_preload()
+
+
+onerror:
+    stop_preload()

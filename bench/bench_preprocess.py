@@ -3,7 +3,12 @@
 For each folder of videos (default: the real FF++ c23 samples; add e.g. the demo dataset with --data):
   * sample, detect, crop as the workflow runs them (default params of workflow_config.yaml), one shard;
   * decode only: every frame decoded by PyAV in one thread as the stages do, no conversion (the floor
-    for any per-video pass; `detect` and `crop` skip non-reference frames they do not need);
+    for any per-video pass; `detect` skips non-reference frames it does not need, `crop` reads no video);
+  * detect with a full-frame scan on every sampled frame (`full_scan_every: 1`, the search before
+    tracking): its cost, its detection rate, and the crops cut from the decoded video with its boxes (as
+    `crop` did before pre-crops). The crops' mean absolute difference (grey levels, 0-255) against those,
+    on the frames both keep: with tracking and pre-crops, and with pre-crops alone (same boxes);
+  * the temporary pre-crop store's size as a fraction of the source videos';
   * naive baseline: dlib HOG with upsample 1 on every frame at full resolution, run on the first
     `--naive-seconds` of each video (it is ~100x slower) and reported per second of video processed.
 Work = process CPU seconds (user + system, all threads) and wall seconds; both per second of video.
@@ -26,11 +31,17 @@ import dlib
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.preprocess.crop import crop_shard  # noqa: E402
+import h5py  # noqa: E402
+import numpy as np  # noqa: E402
+
+from pipeline.io import video_key  # noqa: E402
+from pipeline.preprocess.crop import crop_shard, crop_video  # noqa: E402
 from pipeline.preprocess.detect import FaceFinder, detect_shard  # noqa: E402
 from pipeline.preprocess.params import CropParams, DetectParams, SampleParams  # noqa: E402
+from pipeline.preprocess.precrop import precrops_path  # noqa: E402
 from pipeline.preprocess.sample import sample_shard  # noqa: E402
 from pipeline.preprocess.video import probe  # noqa: E402
+from pipeline.store import ClipStore, decode_frames  # noqa: E402
 
 FFPP_SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "ffpp-samples"
 
@@ -70,15 +81,42 @@ def naive_hog(paths: list[str], seconds: float) -> tuple[int, int]:
     return frames, faces
 
 
+def crops_from_video(index: Path, detections: Path, params: CropParams) -> dict[tuple[str, int], np.ndarray]:
+    """{(video key, pts): crop} cut from the decoded videos with the boxes of `detections` (no pre-crops)."""
+    out = {}
+    with h5py.File(detections) as det:
+        for entry in json.loads(index.read_text())["videos"]:
+            key = video_key(entry["video_id"])
+            if key not in det:
+                continue
+            crops, _ = crop_video(entry, det[key]["boxes"][()], det[key]["landmarks"][()], (0, 0), params)
+            if crops is not None:
+                out.update(zip(((key, int(p)) for p in crops.pts), decode_frames(crops.jpegs)[0]))
+    return out
+
+
+def crop_mad(store: Path, reference: dict[tuple[str, int], np.ndarray]) -> tuple[float | None, int]:
+    """Mean absolute difference (0-255) of a clip store's crops and `reference`'s on their common frames."""
+    clips, total, n = ClipStore(store), 0.0, 0
+    for key in clips.keys():
+        pts = clips.h5[key]["pts"][()]
+        for p, frame in zip(pts, clips.read(key)):
+            if (key, int(p)) in reference:
+                total += float(np.abs(frame.astype(np.int16) - reference[key, int(p)]).mean())
+                n += 1
+    return (total / n if n else None), n
+
+
 def bench_folder(folder: Path, naive_seconds: float, max_videos: int | None, repeat: int) -> dict:
     paths = sorted(str(p) for p in folder.rglob("*.mp4"))[:max_videos]
     durations = [probe(p).duration for p in paths]
     video_seconds = sum(durations)
     naive_covered = sum(min(d, naive_seconds) for d in durations)
+    full_scan, crop_params = DetectParams(full_scan_every=1), CropParams()
     times: dict = {}
-    for _ in range(repeat):
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        for _ in range(repeat):
             with timer(times, "sample"):
                 sample_shard(str(folder), paths, out / "index.json", out / "r_sample.csv", SampleParams())
             with timer(times, "detect_start_up"):
@@ -87,9 +125,17 @@ def bench_folder(folder: Path, naive_seconds: float, max_videos: int | None, rep
                 det = detect_shard(out / "index.json", out / "det.h5", out / "r_detect.csv", DetectParams())
             with timer(times, "crop"):
                 crop = crop_shard(out / "index.json", out / "det.h5", out / "crops.h5", out / "crops.csv",
-                                  out / "r_crop.csv", CropParams())
-        with timer(times, "decode_only"):
-            decode_all(paths)
+                                  out / "r_crop.csv", crop_params)
+            with timer(times, "decode_only"):
+                decode_all(paths)
+            with timer(times, "detect_full_scan_every_frame"):
+                full = detect_shard(out / "index.json", out / "full.h5", out / "r_full.csv", full_scan)
+        precrop_bytes = precrops_path(out / "det.h5").stat().st_size
+        reference = crops_from_video(out / "index.json", out / "full.h5", crop_params)
+        crop_shard(out / "index.json", out / "full.h5", out / "crops_full.h5", out / "crops_full.csv",
+                   out / "r_crop_full.csv", crop_params)
+        mad, mad_frames = crop_mad(out / "crops.h5", reference)
+        mad_precrop, mad_precrop_frames = crop_mad(out / "crops_full.h5", reference)
     times["total"] = {k: sum(times[s][k] for s in ("sample", "detect", "crop")) for k in ("wall_s", "cpu_s")}
     # Model loading happens once per shard job, whose videos are hours long at full scale (FF++: ~6,000
     # videos in 16 shards): per second of video it vanishes there, but not in a 1-minute sample.
@@ -112,10 +158,18 @@ def bench_folder(folder: Path, naive_seconds: float, max_videos: int | None, rep
         "detection_rate": {
             "ours": det.faces / det.frames if det.frames else None,
             "ours_after_filters": crop.faces / crop.frames if crop.frames else None,
+            "full_scan_every_frame": full.faces / full.frames if full.frames else None,
             "naive": naive_faces / naive_frames if naive_frames else None,
         },
+        "crop_mad": {"tracked_and_precrops": mad, "frames": mad_frames,
+                     "precrops_only": mad_precrop, "precrops_only_frames": mad_precrop_frames},
+        "precrop_store": {"bytes": precrop_bytes, "fraction_of_sources": precrop_bytes / source_bytes(paths)},
         "frames": {"ours": det.frames, "naive": naive_frames, "naive_video_seconds": naive_covered},
     }
+
+
+def source_bytes(paths: list[str]) -> int:
+    return sum(Path(p).stat().st_size for p in paths)
 
 
 def markdown(results: list[dict]) -> str:
@@ -131,14 +185,21 @@ def markdown(results: list[dict]) -> str:
         lines += [f"| {name} | {v['cpu_s']:.3f} | {v['wall_s']:.3f} |" for name, v in r["per_video_second"].items()]
         rates = r["detection_rate"]
         fmt = lambda x: "n/a" if x is None else f"{100 * x:.1f}%"  # noqa: E731
+        mad = lambda x: "n/a" if x is None else f"{x:.2f}"  # noqa: E731
         ratio, start_up = r["total_without_start_up_over_decode_only"], r["detect_start_up_s"]
         lines += [
             "",
             f"Detector and landmark model loading, once per shard job: {start_up['cpu_s']:.2f} CPU s.",
             f"Total without it / decode only: {ratio['cpu_s']:.2f}x CPU, {ratio['wall_s']:.2f}x wall.",
             f"Face found: ours {fmt(rates['ours'])} of {r['frames']['ours']} sampled frames "
-            f"({fmt(rates['ours_after_filters'])} kept after filters); naive {fmt(rates['naive'])} of "
+            f"({fmt(rates['ours_after_filters'])} kept after filters), full scan on every sampled frame "
+            f"{fmt(rates['full_scan_every_frame'])}; naive {fmt(rates['naive'])} of "
             f"{r['frames']['naive']} frames ({r['frames']['naive_video_seconds']:.1f} s of video).",
+            f"Crops vs cut from the decoded video after full scans: mean absolute difference "
+            f"{mad(r['crop_mad']['tracked_and_precrops'])} grey levels with tracking and pre-crops "
+            f"({r['crop_mad']['frames']} frames), {mad(r['crop_mad']['precrops_only'])} with pre-crops alone.",
+            f"Temporary pre-crop store: {r['precrop_store']['bytes'] / 1e6:.2f} MB, "
+            f"{100 * r['precrop_store']['fraction_of_sources']:.0f}% of the source videos.",
             "",
         ]
     return "\n".join(lines)

@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("pipeline.train.cli", "train one model on one dataset and condition"),
     "evaluate": ("pipeline.evaluate.cli", "predict a test set with a trained model and compute metrics"),
     "perturb": ("pipeline.evaluate.perturb", "temporal perturbation experiment (Table 4)"),
+    "robustness": ("pipeline.robustness.cli", "FF++ test under DeeperForensics perturbations at 5 levels (sweep, report)"),
     "tsne": ("pipeline.figures.tsne", "t-SNE of pre-classifier features (Figure 4)"),
     "gradcam": ("pipeline.figures.gradcam", "Grad-CAM of a 3D model on altered sequences (Figure 5)"),
     "collect": ("pipeline.evaluate.collect", "concatenate metric files into one tidy table"),
@@ -92,6 +93,12 @@ def main(argv: list[str] | None = None) -> int:
         build_parser().parse_args(argv or ["--help"])
         return EXIT_ERROR
     name, rest = argv[0], argv[1:]
+    if os.environ.get("STDD_PRELOAD_SOCKET"):  # a workflow run's preload server (pipeline/preload.py)
+        from pipeline.preload import delegate
+
+        status = delegate(argv)
+        if status is not None:
+            return status
     module = importlib.import_module(COMMANDS[name][0])
     parser = command_parser(name, module)
     args = parser.parse_args(rest)

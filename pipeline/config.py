@@ -8,7 +8,7 @@ import copy
 import json
 from typing import Any
 
-DATASETS = ("ffpp", "dfdc", "deeperforensics", "celebdf")
+DATASETS = ("ffpp", "dfdc", "deeperforensics", "celebdf", "dfd")
 SEQUENCE_MODELS = ("efficientnet_b3_lstm", "efficientnet_b3_bigru")
 
 

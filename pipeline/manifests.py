@@ -58,7 +58,7 @@ def conditions_of(name: str, conditions: Iterable[str]) -> list[str]:
 
 
 def splits_of(name: str) -> tuple[str, ...]:
-    """Splits written for a dataset: DeeperForensics and Celeb-DF are test sets only."""
+    """Splits written for a dataset: DeeperForensics, Celeb-DF and DFD are test sets only."""
     return SPLITS if name in ("ffpp", "dfdc") else ("test",)
 
 

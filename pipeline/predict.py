@@ -32,6 +32,7 @@ from pipeline.io import atomic_path
 from pipeline.preprocess.crop import crop_video
 from pipeline.preprocess.detect import FaceFinder, detect_video
 from pipeline.preprocess.params import CropParams, DetectParams, SampleParams, StageParams
+from pipeline.preprocess.precrop import PreCrops
 from pipeline.preprocess.problems import StageError
 from pipeline.preprocess.sample import sample_video
 from pipeline.preprocess.video import VideoError, check_utf8, one_line
@@ -112,8 +113,9 @@ def face_crops(path: str, prep: Preprocessing, find: FaceFinder) -> tuple[np.nda
     """Decoded face crops (N, S, S, 3) of one video, their times (N,) and warnings; `VideoError` when none."""
     check_utf8(path)
     entry, warning = sample_video(path, path, prep.sample.fps)
-    det = detect_video(entry, find)
-    crops, problem = crop_video(entry, det.boxes, det.landmarks, (det.width, det.height), prep.crop)
+    det = detect_video(entry, find, prep.detect.precrop_margin)
+    precrops = PreCrops.from_jpegs(entry["pts"], det.precrops)
+    crops, problem = crop_video(entry, det.boxes, det.landmarks, (det.width, det.height), prep.crop, precrops)
     warnings = list(dict.fromkeys(w for w in (warning, det.problem, problem) if w))  # detect and crop may agree
     if crops is None:
         raise VideoError(problem or "no usable face")

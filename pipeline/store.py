@@ -15,6 +15,9 @@ carry a CRC-32 each (~1% of a decode), and the fixed-size datasets HDF5's fletch
 whose bytes fail their checksum or do not decode is replaced by the nearest good frame of its video
 (`ClipStore.read_checked` reports which); a video without any good frame raises `UnreadableVideo`.
 Stores of format 1 (no checksums) still read; only decoding failures are found there.
+
+`detect`'s temporary pre-crop stores use the same layout without a file attr `crop_size`: their frames
+are regions of varying sizes (`boxes` gives each one's place in the frame), read with `read_each`.
 """
 from __future__ import annotations
 
@@ -122,12 +125,15 @@ class ClipStoreWriter:
     the final name keeps its previous complete store or stays absent.
     """
 
-    def __init__(self, path: str | os.PathLike, crop_size: int, jpeg_quality: int):
+    def __init__(self, path: str | os.PathLike, crop_size: int | None, jpeg_quality: int, attrs: dict | None = None):
+        """`crop_size` None: frames of varying sizes (no shape check on read); `attrs`: more file attrs."""
         self._ctx = atomic_path(path)
         tmp = self._ctx.__enter__()
         try:
             self._h5: h5py.File | None = h5py.File(tmp, "w")
-            self._h5.attrs.update(crop_size=crop_size, jpeg_quality=jpeg_quality, format_version=FORMAT_VERSION)
+            self._h5.attrs.update(jpeg_quality=jpeg_quality, format_version=FORMAT_VERSION, **(attrs or {}))
+            if crop_size is not None:
+                self._h5.attrs["crop_size"] = crop_size
         except BaseException:
             self._ctx.__exit__(*sys.exc_info())
             raise
@@ -225,6 +231,14 @@ class ClipStore:
         bad = [BadFrame(i, cache[i][1]) for i in map(int, distinct) if cache[i][0] is None]
         decoded = np.stack([self._good(key, frames, crcs, shape, i, cache) for i in map(int, distinct)])
         return (decoded if np.array_equal(distinct, idx) else decoded[inverse]), bad
+
+    def read_each(self, key: str) -> tuple[list[np.ndarray | None], list[BadFrame]]:
+        """Every frame of a video, decoded one by one (sizes may differ), None where it is bad, with no
+        replacement (a neighbour's region would be in the wrong place), and the bad ones."""
+        frames, crcs, shape = self._video(key)
+        cache = self._decode(frames, crcs, shape, np.arange(len(frames)))
+        bad = [BadFrame(i, reason) for i, (rgb, reason) in cache.items() if rgb is None]
+        return [cache[i][0] for i in range(len(frames))], bad
 
     def _video(self, key: str) -> tuple[h5py.Dataset, np.ndarray | None, tuple[int, int, int] | None]:
         """A video's frames dataset, its CRCs (None in format-1 stores) and the crops' decoded shape."""

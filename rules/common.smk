@@ -36,6 +36,8 @@ DATASETS_ON = [
 ]
 MODELS = CFG["models"]
 CONDITIONS = list(CFG["conditions"])
+# Every run trains and is evaluated once per seed (`seed<N>` folders); figures and Table 4 use the first.
+SEEDS = CFG["train"]["seeds"]
 PREP = CFG["preprocess"]
 GPUS = count_gpus()
 # With GPUs, each GPU job locks a free one and sets CUDA_VISIBLE_DEVICES (pipeline/gpu.py).
@@ -60,6 +62,7 @@ wildcard_constraints:
     model="|".join(MODELS),
     condition="|".join(CONDITIONS),
     testset="|".join(DATASETS),
+    seed=r"\d+",
 
 
 # ---- shell-command parameters ---------------------------------------------------------------
@@ -77,6 +80,34 @@ def python_bin(wildcards, threads):
 def gpu_lock_option(wildcards, resources):
     """` --gpu-lock-dir DIR` when this machine has GPUs (GPU_LOCKS), else nothing."""
     return GPU_LOCKS
+
+
+# ---- preload server ----------------------------------------------------------------------------
+# With `preload` on and the local executor, one server imports torch & co. once and forks every
+# `python -m pipeline` job from it (pipeline/preload.py): ~4.5 s less per model job.
+_PRELOAD = []
+
+
+def start_preload():
+    """onstart: start the preload server when `preload` is on and jobs run on this machine."""
+    plugin = workflow.executor_plugin
+    local = plugin is not None and plugin.common_settings.local_exec
+    if CFG.get("preload") and local and PY == sys.executable:  # not under --sdm conda
+        from pipeline.preload import start_server
+
+        _PRELOAD.append(
+            start_server(
+                sys.executable, workflow.basedir, Path(log_path("preload", "server"))
+            )
+        )
+
+
+def stop_preload():
+    """onsuccess/onerror: stop the preload server, if one was started."""
+    from pipeline.preload import stop_server
+
+    while _PRELOAD:
+        stop_server(_PRELOAD.pop())
 
 
 def output_dir(name):
@@ -183,22 +214,41 @@ def train_runs():
     return runs
 
 
+# The cross-dataset matrix: the test sets of each training set's `all` models beyond its own. Those
+# of Table 2 and the Celeb-DF table test every model, the others `evaluate.cross_dataset.models` (default
+# every model).
+CROSS_TESTSETS = {
+    "ffpp": ("dfdc", "deeperforensics", "celebdf", "dfd"),
+    "dfdc": ("ffpp", "celebdf"),
+}
+EVERY_MODEL = {("ffpp", "deeperforensics"), ("ffpp", "celebdf")}
+CROSS_MODELS = CFG["evaluate"].get("cross_dataset", {}).get("models", MODELS)
+
+
+def cross_testsets(dataset, model):
+    """The enabled test sets beyond its own on which the `all` model of `dataset` is evaluated."""
+    return [
+        t
+        for t in CROSS_TESTSETS.get(dataset, ())
+        if t in DATASETS_ON and ((dataset, t) in EVERY_MODEL or model in CROSS_MODELS)
+    ]
+
+
 def eval_runs():
-    """(dataset, condition, model, testset) of every evaluation job."""
+    """(dataset, condition, model, testset) of every evaluation job (one per seed)."""
     runs = []
     for dataset, condition, model in train_runs():
         runs.append((dataset, condition, model, dataset))
-        if dataset == "ffpp" and condition == "all":
+        if condition == "all":
             runs += [
-                (dataset, condition, model, t)
-                for t in ("deeperforensics", "celebdf")
-                if t in DATASETS_ON
+                (dataset, condition, model, t) for t in cross_testsets(dataset, model)
             ]
     return runs
 
 
-def checkpoint_path(dataset, condition, model):
-    return f"{R}/train/{dataset}/{condition}/{model}/model.pt"
+def checkpoint_path(dataset, condition, model, seed=SEEDS[0]):
+    """A trained model; without `seed`, the first seed's (the figures', Table 4's)."""
+    return f"{R}/train/{dataset}/{condition}/{model}/seed{seed}/model.pt"
 
 
 def test_manifest(testset, condition):
@@ -210,7 +260,9 @@ def test_manifest(testset, condition):
 
 def eval_metrics():
     return [
-        f"{R}/eval/{d}/{c}/{m}/{t}.metrics.csv" for d, c, m, t in eval_runs()
+        f"{R}/eval/{d}/{c}/{m}/seed{s}/{t}.metrics.csv"
+        for d, c, m, t in eval_runs()
+        for s in SEEDS
     ] + perturbation_metrics()
 
 
@@ -218,7 +270,9 @@ def perturbation_metrics():
     if "dfdc" not in DATASETS_ON:
         return []
     models = [m for m in CFG["evaluate"]["perturbation"]["models"] if m in MODELS]
-    return [f"{R}/eval/dfdc/all/{m}/dfdc_perturb.metrics.csv" for m in models]
+    return [
+        f"{R}/eval/dfdc/all/{m}/seed{SEEDS[0]}/dfdc_perturb.metrics.csv" for m in models
+    ]
 
 
 def figure_targets():
@@ -245,9 +299,14 @@ def all_targets():
     return (
         [f"{R}/preprocess/{d}/report.csv" for d in DATASETS_ON]
         + [f"{R}/manifests/{d}/counts.csv" for d in DATASETS_ON]
-        + [f"{R}/train/{d}/{c}/{m}/loss.png" for d, c, m in train_runs()]
+        + [
+            f"{R}/train/{d}/{c}/{m}/seed{s}/loss.png"
+            for d, c, m in train_runs()
+            for s in SEEDS
+        ]
         + [f"{R}/metrics.csv", f"{R}/tables/tables.md"]
         + figure_targets()
+        + ROBUSTNESS_TARGETS  # rules/robustness.smk
     )
 
 
@@ -277,16 +336,18 @@ def train_inputs(wildcards):
     }
     if wildcards.model in SEQUENCE_MODELS:
         inputs["init"] = checkpoint_path(
-            wildcards.dataset, wildcards.condition, "efficientnet_b3"
+            wildcards.dataset, wildcards.condition, "efficientnet_b3", wildcards.seed
         )
     return inputs
 
 
 def train_params(wildcards):
+    """The run's params: `train` with this job's `seed` instead of `seeds` (adding a seed reruns nothing)."""
+    train = {k: v for k, v in CFG["train"].items() if k != "seeds"}
     return as_json(
         {
             "hparams": CFG["hparams"][wildcards.model],
-            "train": CFG["train"],
+            "train": {**train, "seed": int(wildcards.seed)},
             "pretrained": CFG.get("pretrained", {}).get(wildcards.model, ""),
             "preprocess": PREP,
         }

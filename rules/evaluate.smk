@@ -1,21 +1,22 @@
-# Evaluation: one job per trained model x test set; the perturbation experiment (Table 4);
-# Figures 4 and 5; all metric files collected into one tidy table.
+# Evaluation: one job per trained model (of every seed) x test set, with bootstrap intervals; the
+# perturbation experiment (Table 4, first seed); Figures 4 and 5 (first seed); all metric files
+# collected into one tidy table.
 
-EVAL_DIR = f"{R}/eval/{{dataset}}/{{condition}}/{{model}}"
+EVAL_DIR = f"{R}/eval/{RUN}"
 
 
 rule evaluate_model:
     input:
-        checkpoint=f"{R}/train/{{dataset}}/{{condition}}/{{model}}/model.pt",
+        checkpoint=f"{TRAIN_DIR}/model.pt",
         manifest=lambda wc: test_manifest(wc.testset, wc.condition),
         code=code("evaluate"),
     output:
         predictions=f"{EVAL_DIR}/{{testset}}.predictions.csv",
         metrics=f"{EVAL_DIR}/{{testset}}.metrics.csv",
     log:
-        log_path("evaluate_model", "{dataset}/{condition}/{model}/{testset}"),
+        log_path("evaluate_model", f"{RUN}/{{testset}}"),
     benchmark:
-        bench_path("evaluate_model", "{dataset}/{condition}/{model}/{testset}")
+        bench_path("evaluate_model", f"{RUN}/{{testset}}")
     conda:
         "../envs/torch.yaml"
     threads: CFG["train"]["threads"]
@@ -25,27 +26,28 @@ rule evaluate_model:
         runtime=240,
     params:
         p=eval_params,
+        bootstrap=as_json(CFG["evaluate"]["bootstrap"]),
         py=python_bin,
         gpu_locks=gpu_lock_option,
     shell:
         "{params.py} -m pipeline evaluate --checkpoint {input.checkpoint:q} --manifest {input.manifest:q}"
         " --testset {wildcards.testset} --dataset {wildcards.dataset} --condition {wildcards.condition}"
         " --out-predictions {output.predictions:q} --out-metrics {output.metrics:q} --params {params.p:q}"
-        "{params.gpu_locks} > {log:q} 2>&1"
+        " --bootstrap {params.bootstrap:q}{params.gpu_locks} > {log:q} 2>&1"
 
 
 rule perturbation:
     input:
-        checkpoint=f"{R}/train/dfdc/all/{{model}}/model.pt",
+        checkpoint=f"{R}/train/dfdc/all/{{model}}/seed{{seed}}/model.pt",
         manifest=f"{R}/manifests/dfdc/all/test.csv",
         code=code("perturb"),
     output:
-        predictions=f"{R}/eval/dfdc/all/{{model}}/dfdc_perturb.predictions.csv",
-        metrics=f"{R}/eval/dfdc/all/{{model}}/dfdc_perturb.metrics.csv",
+        predictions=f"{R}/eval/dfdc/all/{{model}}/seed{{seed}}/dfdc_perturb.predictions.csv",
+        metrics=f"{R}/eval/dfdc/all/{{model}}/seed{{seed}}/dfdc_perturb.metrics.csv",
     log:
-        log_path("perturbation", "{model}"),
+        log_path("perturbation", "{model}/seed{seed}"),
     benchmark:
-        bench_path("perturbation", "{model}")
+        bench_path("perturbation", "{model}/seed{seed}")
     conda:
         "../envs/torch.yaml"
     threads: CFG["train"]["threads"]

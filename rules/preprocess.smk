@@ -1,5 +1,6 @@
 # Preprocessing, one job per dataset shard and stage: sample -> detect -> crop; then a per-dataset report.
-# Stage parameters are config slices, so changing one reruns only the stages that use it.
+# Stage parameters are config slices, so changing one reruns only the stages that use it. `detect` decodes
+# each video once and keeps generous face regions (pre-crops, temporary) from which `crop` cuts its crops.
 
 SAMPLE_PARAMS = as_json({"fps": PREP["fps"], "strict": PREP["strict"]})
 DETECT_PARAMS = as_json(
@@ -11,6 +12,8 @@ DETECT_PARAMS = as_json(
             "detect_max_side",
             "upsample",
             "retry_upsample",
+            "full_scan_every",
+            "precrop_margin",
             "strict",
         )
     }
@@ -64,6 +67,7 @@ rule detect_faces:
         code=code("detect"),
     output:
         detections=f"{PRE}/detections/shard{{shard}}.h5",
+        precrops=temp(f"{PRE}/precrops/shard{{shard}}.h5"),
         report=f"{PRE}/reports/detect/shard{{shard}}.csv",
     log:
         log_path("detect_faces", "{dataset}/shard{shard}"),
@@ -79,14 +83,15 @@ rule detect_faces:
         p=DETECT_PARAMS,
         py=python_bin,
     shell:
-        "{params.py} -m pipeline detect --index {input.index:q} --out {output.detections:q} --report {output.report:q}"
-        " --params {params.p:q} > {log:q} 2>&1"
+        "{params.py} -m pipeline detect --index {input.index:q} --out {output.detections:q}"
+        " --precrops {output.precrops:q} --report {output.report:q} --params {params.p:q} > {log:q} 2>&1"
 
 
 rule crop_faces:
     input:
         index=f"{PRE}/index/shard{{shard}}.json",
         detections=f"{PRE}/detections/shard{{shard}}.h5",
+        precrops=f"{PRE}/precrops/shard{{shard}}.h5",
         code=code("crop"),
     output:
         store=f"{PRE}/crops/shard{{shard}}.h5",
@@ -106,8 +111,9 @@ rule crop_faces:
         p=CROP_PARAMS,
         py=python_bin,
     shell:
-        "{params.py} -m pipeline crop --index {input.index:q} --detections {input.detections:q} --out {output.store:q}"
-        " --summary {output.summary:q} --report {output.report:q} --params {params.p:q} > {log:q} 2>&1"
+        "{params.py} -m pipeline crop --index {input.index:q} --detections {input.detections:q}"
+        " --precrops {input.precrops:q} --out {output.store:q} --summary {output.summary:q}"
+        " --report {output.report:q} --params {params.p:q} > {log:q} 2>&1"
 
 
 rule preprocess_report:

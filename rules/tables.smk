@@ -10,6 +10,7 @@ TABLES = [
     "table4",
     "table_celebdf",
     "table_dfdc",
+    "table_cross",
 ]
 
 

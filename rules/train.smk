@@ -1,8 +1,9 @@
-# One training job per dataset x condition x model; sequence models start from the EfficientNet-B3
-# checkpoint of their dataset and condition. Resume state lives outside the declared outputs.
+# One training job per dataset x condition x model x seed; sequence models start from the EfficientNet-B3
+# checkpoint of their dataset, condition and seed. Resume state lives outside the declared outputs.
 
 
-TRAIN_DIR = f"{R}/train/{{dataset}}/{{condition}}/{{model}}"
+RUN = "{dataset}/{condition}/{model}/seed{seed}"
+TRAIN_DIR = f"{R}/train/{RUN}"
 
 
 rule train_model:
@@ -19,6 +20,7 @@ rule train_model:
                 "dataset": "{dataset}",
                 "condition": "{condition}",
                 "model": "{model}",
+                "seed": "{seed}",
                 "file": "metrics",
             },
         ),
@@ -30,14 +32,15 @@ rule train_model:
                 "dataset": "{dataset}",
                 "condition": "{condition}",
                 "model": "{model}",
+                "seed": "{seed}",
                 "file": "loss curve",
             },
         ),
         meta=f"{TRAIN_DIR}/meta.json",
     log:
-        log_path("train_model", "{dataset}/{condition}/{model}"),
+        log_path("train_model", RUN),
     benchmark:
-        bench_path("train_model", "{dataset}/{condition}/{model}")
+        bench_path("train_model", RUN)
     conda:
         "../envs/torch.yaml"
     threads: CFG["train"]["threads"]
@@ -49,7 +52,7 @@ rule train_model:
         p=train_params,
         init=init_arg,
         outdir=TRAIN_DIR,
-        state=f"{R}/state/train/{{dataset}}/{{condition}}/{{model}}",
+        state=f"{R}/state/train/{RUN}",
         manifests=f"{R}/manifests/{{dataset}}/{{condition}}",
         py=python_bin,
         gpu_locks=gpu_lock_option,

@@ -25,7 +25,7 @@ def write_config(tmp: Path, overrides: dict | None = None) -> Path:
     cfg["results"] = str(tmp / "results")
     cfg["demo"]["root"] = str(demo_root)
     names = {"ffpp": "FaceForensics++", "dfdc": "DFDC", "deeperforensics": "DeeperForensics-1.0",
-             "celebdf": "Celeb-DF-v2"}
+             "celebdf": "Celeb-DF-v2", "dfd": "FaceForensics++"}
     for key, folder in names.items():
         cfg["datasets"][key]["root"] = str(demo_root / folder)
     cfg = deep_merge(cfg, overrides or {})

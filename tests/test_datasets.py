@@ -200,6 +200,40 @@ def test_celebdf_labels_one_is_real(tmp_path):
     assert "file not found" in reasons[3] and "onlyonefield" in reasons[4]
 
 
+def test_dfd_lists_the_demo_layout_as_test_videos(tmp_path):
+    """DFD on the demo generator's layout (its files touched, not rendered): the actors' scenes are real, the
+    DeepFakeDetection fakes fake, all test; the FF++ listing of the same root does not include them."""
+    from pipeline.demo.config import DemoConfig
+    from pipeline.demo.layouts import FFPP, build_plan
+
+    plan = build_plan(DemoConfig(identities=4, dfdc_parts=2, dfdc_videos_per_part=3, celebdf_videos=1))
+    for rel, text in plan.texts.items():
+        write(tmp_path, rel, text)
+    touch(tmp_path, *(o.path for job in plan.scenes for o in job.outputs))
+    (tmp_path / FFPP / "original_sequences/actors/c23/videos/notes.txt").touch()
+    listing = list_videos("dfd", {"root": str(tmp_path / FFPP), "compression": "c23"})
+    assert not listing.problems and not listing.gaps
+    by_class = Counter((v.label, v.method, v.group, v.split) for v in listing.videos)
+    assert by_class == {(REAL, "real", "actors", "test"): 4,
+                        (FAKE, "DeepFakeDetection", "DeepFakeDetection", "test"): 4}
+    assert all(v.video_id.startswith(("original_sequences/actors/c23/videos/",
+                                      "manipulated_sequences/DeepFakeDetection/c23/videos/"))
+               for v in listing.videos)
+    fakes = [v.video_id.rsplit("/", 1)[1] for v in listing.videos if v.label == FAKE]
+    assert all(name.count("__") == 2 and name.endswith(".mp4") for name in fakes)  # <a>_<b>__<scene>__<CODE>.mp4
+    ffpp = list_videos("ffpp", {"root": str(tmp_path / FFPP), "compression": "c23", "methods": METHODS})
+    assert ffpp.videos and not any("actors" in v.video_id or "DeepFakeDetection" in v.video_id for v in ffpp.videos)
+
+
+def test_dfd_absent_folders_are_gaps(tmp_path):
+    touch(tmp_path, "original_sequences/actors/c40/videos/01__kitchen_pan.mp4")
+    listing = list_videos("dfd", {"root": str(tmp_path), "compression": "c40"})
+    assert [v.video_id for v in listing.videos] == ["original_sequences/actors/c40/videos/01__kitchen_pan.mp4"]
+    assert [(g.kind, g.path) for g in listing.gaps] == [
+        ("folder", "manipulated_sequences/DeepFakeDetection/c40/videos")]
+    assert "file not found" in listing.problems[0].reason
+
+
 def test_safe_join_refuses_escapes(tmp_path):
     root = tmp_path / "root"
     touch(root, "a/b.mp4")
@@ -228,6 +262,6 @@ def test_symlinks_escaping_the_root_are_problems(tmp_path):
 
 
 def test_registry_and_unknown_dataset():
-    assert set(LISTERS) == {"ffpp", "dfdc", "deeperforensics", "celebdf"}
+    assert set(LISTERS) == {"ffpp", "dfdc", "deeperforensics", "celebdf", "dfd"}
     with pytest.raises(ValueError, match="unknown dataset"):
         list_videos("nope", {})

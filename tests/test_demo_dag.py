@@ -6,7 +6,7 @@ import pytest
 
 from helpers_workflow import planned_jobs, snakemake, write_config
 
-TABLES = ["table1", "table_b6", "table2", "table3", "table4", "table_celebdf", "table_dfdc"]
+TABLES = ["table1", "table_b6", "table2", "table3", "table4", "table_celebdf", "table_dfdc", "table_cross"]
 
 # Every stage and experiment, with fewer models and conditions than `make demo` so CI stays fast.
 SMALL = {
@@ -36,12 +36,24 @@ def test_demo_workflow_end_to_end(tmp_path):
     metrics = pd.read_csv(results / "metrics.csv")
     ffpp = metrics[metrics.testset == "ffpp"]
     assert set(ffpp.condition) == set(SMALL["conditions"])
-    assert set(metrics.testset) == {"ffpp", "deeperforensics", "celebdf", "dfdc", "dfdc_perturb"}
+    assert set(metrics.testset) == {"ffpp", "deeperforensics", "celebdf", "dfdc", "dfdc_perturb", "dfd"}
     assert set(metrics.model) == set(SMALL["models"])
+    assert set(metrics.seed) == {0} and (results / "train/ffpp/all/r3d_18/seed0/model.pt").is_file()
+    bounded = metrics[metrics.metric.isin(["accuracy", "auc"]) & metrics.value.notna()]
+    assert len(bounded) and (bounded.ci_low <= bounded.ci_high).all()
+
+    # the cross-dataset matrix: every `all` model on its test sets; the demo's cross_dataset models on all
+    cross = pd.read_csv(results / "tables" / "table_cross.csv").set_index(["model", "trained on"])
+    assert set(cross.index) == {(m, d) for m in ("EfficientNet-B3", "EffB3+LSTM", "R3D-18") for d in ("FF++", "DFDC")}
+    for model in ("EfficientNet-B3", "R3D-18"):
+        assert cross.loc[(model, "FF++"), ["FF++", "DFDC", "DeeperForensics", "Celeb-DF", "DFD"]].notna().all()
+        assert cross.loc[(model, "DFDC"), ["DFDC", "FF++", "Celeb-DF"]].notna().all()
+    assert cross.loc[("EffB3+LSTM", "FF++"), ["DFDC", "DFD"]].isna().all()  # not in the demo's cross_dataset
+    assert "DFD ci_low" in cross.columns and "Cross-dataset matrix" in (results / "tables" / "tables.md").read_text()
     pretrained = metrics.groupby("model").pretrained.first().astype(str).str.lower().eq("true")
     # No ImageNet/Kinetics weights offline; the CNN+RNN backbones start from the trained EfficientNet-B3.
     assert pretrained.to_dict() == {"efficientnet_b3": False, "efficientnet_b3_lstm": True, "r3d_18": False}
-    for dataset in ("ffpp", "dfdc", "deeperforensics", "celebdf"):
+    for dataset in ("ffpp", "dfdc", "deeperforensics", "celebdf", "dfd"):
         assert (results / "preprocess" / dataset / "report.csv").exists()
 
     again = snakemake(config, "--replace-workflow-config", "-n")

@@ -8,7 +8,8 @@ repository or anyone's results), then dry runs (`-n`, default `--rerun-triggers`
       videos are: Snakemake 9 checksums inputs <= --max-checksum-file-size (1 MB) and ignores a newer
       mtime when the checksum is unchanged, so touching a small demo video or a code file is a no-op);
   (b) adding one video          -> the same, for the shard it hashes to (and the listing includes it);
-  (c) a crop parameter changes  -> every crop_faces job + downstream, no sample/detect job;
+  (c) a crop parameter changes  -> every crop_faces job, and detect_faces to recreate the temporary
+      pre-crops crop cuts from, + downstream, no sample job;
   (d) a code file is edited     -> the stages that declare it (rules/*.smk `code(...)`) + downstream.
 Each change is undone (file times restored) before the next check, and a no-change dry run plans
 nothing.
@@ -212,7 +213,8 @@ def test_changing_a_crop_parameter_reruns_crop_and_downstream_only(workflow):
     finally:
         workflow.config.write_text(original)
     all_shards = {f"{k:03d}" for k in range(OVERRIDES["datasets"]["dfdc"]["shards"])}
-    assert summary(jobs) == {"crop_faces": all_shards, **{r: {""} for r in DOWNSTREAM}}, jobs
+    assert summary(jobs) == {"detect_faces": all_shards, "crop_faces": all_shards,
+                             **{r: {""} for r in DOWNSTREAM}}, jobs
     crop = next(j for j in jobs if j.rule == "crop_faces")
     assert "params" in crop.reason.lower(), crop
     assert workflow.plan() == []
@@ -224,10 +226,12 @@ SHARDED = "all shards"
 @pytest.mark.parametrize(
     ("code_file", "expected"),
     [
-        # The clip store is written by crop only.
-        ("pipeline/store.py", {"crop_faces": SHARDED, "preprocess_report": "", "manifests_dfdc": ""}),
-        # crop's own module: detection (the expensive stage) must not rerun.
-        ("pipeline/preprocess/crop.py", {"crop_faces": SHARDED, "preprocess_report": "", "manifests_dfdc": ""}),
+        # Clip stores are written by detect (the temporary pre-crops) and crop.
+        ("pipeline/store.py", {"detect_faces": SHARDED, "crop_faces": SHARDED, "preprocess_report": "",
+                               "manifests_dfdc": ""}),
+        # crop's own module: crop cuts from detect's temporary pre-crops, so detect reruns to recreate them.
+        ("pipeline/preprocess/crop.py", {"detect_faces": SHARDED, "crop_faces": SHARDED, "preprocess_report": "",
+                                         "manifests_dfdc": ""}),
         # The report merger: only the report.
         ("pipeline/preprocess/report.py", {"preprocess_report": ""}),
     ],
@@ -241,5 +245,5 @@ def test_changing_a_stage_code_file_reruns_that_stage_and_downstream(workflow, c
     all_shards = {f"{k:03d}" for k in range(OVERRIDES["datasets"]["dfdc"]["shards"])}
     want = {rule: (all_shards if shards == SHARDED else {shards}) for rule, shards in expected.items()}
     assert summary(jobs) == want, jobs
-    assert all("input" in j.reason.lower() or "code" in j.reason.lower() for j in jobs), jobs
+    assert all(any(w in j.reason.lower() for w in ("input", "code", "missing output")) for j in jobs), jobs
     assert workflow.plan() == []

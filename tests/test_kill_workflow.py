@@ -33,7 +33,7 @@ OVERRIDES = {
     "conditions": {"all": []},
     "datasets": {"dfdc": {"parts": {"train": [0], "val": [1], "test": [2]}, "shards": SHARDS}},
 }
-MODEL = "train/dfdc/all/efficientnet_b3"
+MODEL = "train/dfdc/all/efficientnet_b3/seed0"
 
 
 class KilledWorkflow(PrivateWorkflow):

@@ -7,7 +7,7 @@ import logging
 from collections import Counter
 from pathlib import Path
 
-from test_datasets import METHODS, make_celebdf, make_deeperforensics, make_dfdc, make_ffpp, tiny_splits
+from test_datasets import METHODS, make_celebdf, make_deeperforensics, make_dfdc, make_ffpp, tiny_splits, touch
 
 from pipeline.__main__ import main
 from pipeline.datasets import list_videos
@@ -132,3 +132,17 @@ def test_deeperforensics_takes_reals_from_the_ffpp_test_split(tmp_path):
         ("manipulated_videos/end_to_end/009_M002.mp4", "1", "end_to_end")}
     assert {r["store"] for r in rows if r["label"] == "0"} == {str(reals.with_suffix(".h5"))}
     assert not (outdir / "all/train.csv").exists()
+
+
+def test_dfd_is_a_test_set_of_its_own_videos(tmp_path):
+    ffpp = make_ffpp(tmp_path, tiny_splits(), methods=["Deepfakes"])
+    touch(tmp_path, "original_sequences/actors/c23/videos/01__kitchen_pan.mp4",
+          "manipulated_sequences/DeepFakeDetection/c23/videos/01_02__kitchen_pan__ABCD1234.mp4")
+    dfd = {"root": ffpp["root"], "compression": "c23"}
+    ids = [v.video_id for v in list_videos("dfd", dfd).videos]
+    summary = write_summary(tmp_path / "dfd_crops/shard000.csv", ids)
+    rc, outdir = run_manifests(tmp_path, "dfd", {"ffpp": ffpp, "dfd": dfd}, [summary])
+    assert rc == 0 and expected_outputs("dfd", CONDITIONS) == ["all/test.csv", "counts.csv"]
+    rows = read(outdir / "all/test.csv")
+    assert {(r["label"], r["method"]) for r in rows} == {("0", "real"), ("1", "DeepFakeDetection")}
+    assert not (outdir / "all/train.csv").exists() and not (outdir / "wo_DF").exists()

@@ -13,8 +13,8 @@ from helpers_evaluate import VIDEOS, TinyImage, TinyVideo, make_store, models_av
 from pipeline.__main__ import main
 from pipeline.evaluate.inference import (InferenceParams, batched_means, predict_manifest, video_units,
                                          window_starts)
-from pipeline.evaluate.metrics import (TIDY_COLUMNS, class_accuracy, complete_accuracy, equal_error_rate,
-                                       read_tidy, video_metrics)
+from pipeline.evaluate.metrics import (TIDY_COLUMNS, Bootstrap, bootstrap_intervals, class_accuracy,
+                                       complete_accuracy, equal_error_rate, read_tidy, video_metrics)
 
 torch.set_num_threads(1)
 
@@ -64,6 +64,44 @@ def test_missing_classes_give_nan():
     assert all(math.isnan(m[("all", k)]) for k in ("auc", "eer", "logloss"))
     only_real = pd.DataFrame({"label": [0], "method": ["real"], "probability": [0.1]})
     assert math.isnan(video_metrics(only_real)[("fake", "accuracy")])
+
+
+def test_bootstrap_intervals_match_a_hand_computation():
+    """The documented resampling, one resample at a time with scikit-learn: per class (real, then the fake
+    methods sorted) `rng.integers(0, n, size=(resamples, n))`, percentiles 2.5 and 97.5."""
+    df = random_predictions(90, seed=2)
+    params = Bootstrap(resamples=200, seed=7)
+    intervals = bootstrap_intervals(df, 0.5, params)
+    rng = np.random.default_rng(7)
+    classes = ["real", "Deepfakes", "Face2Face", "FaceSwap"]
+    members = {c: np.flatnonzero(df["method"].to_numpy() == c) for c in classes}
+    draws = {c: m[rng.integers(0, len(m), size=(200, len(m)))] for c, m in members.items()}
+    pred = (df["probability"] >= 0.5).astype(int).to_numpy()
+    label = df["label"].to_numpy()
+    per_resample = {key: [] for key in [*classes, "fake", "overall", "auc"]}
+    for b in range(200):
+        acc = {c: accuracy_score(label[draws[c][b]], pred[draws[c][b]]) for c in classes}
+        acc["fake"] = np.mean([acc[c] for c in classes[1:]])
+        acc["overall"] = (acc["real"] + acc["fake"]) / 2
+        sample = np.concatenate([draws[c][b] for c in classes])
+        acc["auc"] = roc_auc_score(label[sample], df["probability"].to_numpy()[sample])
+        for key, value in acc.items():
+            per_resample[key].append(value)
+    for key, values in per_resample.items():
+        expected = np.percentile(values, [2.5, 97.5])
+        got = intervals[("all", "auc") if key == "auc" else (key, "accuracy")]
+        assert got == pytest.approx(tuple(expected), abs=1e-12), key
+    point = video_metrics(df)
+    assert intervals[("all", "auc")][0] < point[("all", "auc")] < intervals[("all", "auc")][1]
+    assert bootstrap_intervals(df, 0.5, params) == intervals  # seeded
+    assert bootstrap_intervals(df, 0.5, Bootstrap(resamples=200, seed=8)) != intervals
+
+
+def test_bootstrap_of_a_one_class_set_has_no_auc_interval():
+    only_fake = pd.DataFrame({"label": [1, 1, 1], "method": ["fake"] * 3, "probability": [0.9, 0.2, 0.7]})
+    intervals = bootstrap_intervals(only_fake, 0.5, Bootstrap(resamples=50))
+    assert all(math.isnan(v) for v in intervals[("all", "auc")] + intervals[("real", "accuracy")])
+    assert 0 <= intervals[("fake", "accuracy")][0] <= intervals[("fake", "accuracy")][1] <= 1
 
 
 def test_complete_accuracy_derives_fake_and_overall():
@@ -116,12 +154,13 @@ def test_predict_manifest(tmp_path, model):
 
 def test_evaluate_and_collect_commands(tmp_path, monkeypatch):
     manifest = make_store(tmp_path)
-    ckpt = {"model": "tiny_3d", "pretrained": False}
+    ckpt = {"model": "tiny_3d", "pretrained": False, "config": {"train": {"seed": 3}}}
     monkeypatch.setattr("pipeline.evaluate.cli.load_model", lambda path: (TinyVideo().eval(), ckpt))
     pred, met = tmp_path / "p.csv", tmp_path / "m.csv"
     assert main(["evaluate", "--checkpoint", "x.pt", "--manifest", str(manifest), "--testset", "ffpp",
                  "--dataset", "ffpp", "--condition", "wo_FS", "--out-predictions", str(pred),
-                 "--out-metrics", str(met), "--params", '{"stride": 16, "threshold": 0.5, "batch_size": 4}']) == 0
+                 "--out-metrics", str(met), "--params", '{"stride": 16, "threshold": 0.5, "batch_size": 4}',
+                 "--bootstrap", '{"resamples": 100, "seed": 1}']) == 0
     p = pd.read_csv(pred)
     assert list(p.columns) == ["video_id", "label", "method", "probability", "n_windows"] and len(p) == len(VIDEOS)
     m = pd.read_csv(met)
@@ -129,6 +168,11 @@ def test_evaluate_and_collect_commands(tmp_path, monkeypatch):
     assert set(m["class"]) == {"real", "Deepfakes", "FaceSwap", "fake", "overall", "all"}
     assert set(m["metric"]) == {"accuracy", "auc", "eer", "logloss"}
     assert (m["model"] == "tiny_3d").all() and (m["condition"] == "wo_FS").all() and (~m["pretrained"]).all()
+    assert (m["seed"] == 3).all()  # the training seed recorded in the checkpoint
+    with_interval = m["metric"].isin(["accuracy", "auc"])
+    assert m.loc[with_interval, ["ci_low", "ci_high"]].notna().all().all()
+    assert m.loc[~with_interval, ["ci_low", "ci_high"]].isna().all().all()
+    assert (m["ci_low"] <= m["ci_high"]).where(with_interval, True).all()
     out = tmp_path / "metrics.csv"
     assert main(["collect", "--out", str(out), str(met), str(met)]) == 0
     assert len(pd.read_csv(out)) == 2 * len(m)

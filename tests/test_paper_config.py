@@ -1,7 +1,8 @@
 """config/paper.yaml plans the paper's experiments at full size: a tree of empty files with the real
 datasets' layout and sizes (1,000 FF++ originals with the official 360/70/70 split pairs and all five
 methods' fakes, 50 DFDC part folders, DeeperForensics end_to_end fakes of every FF++ id, Celeb-DF v2's
-test list), planned with `snakemake -n --configfile ... --replace-workflow-config`.
+test list, DFD's actors and DeepFakeDetection folders inside FF++), planned with
+`snakemake -n --configfile ... --replace-workflow-config`.
 
 Manifests are written by jobs, not at plan time, so their sizes are checked by calling the manifests
 code on the same listing.
@@ -30,8 +31,9 @@ METHODS = ["Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter"
 SPLIT_PAIRS = {"train": 360, "val": 70, "test": 70}  # FF++'s official split: 720/140/140 originals
 DFDC_PARTS, DFDC_FAKES, DFDC_REALS = 50, 300, 60  # per part folder: enough that the val fake cap bites
 CELEBDF_REAL, CELEBDF_FAKE = 178, 340  # Celeb-DF v2's List_of_testing_videos.txt
+DFD_REAL, DFD_FAKE = 363, 3068  # DeepFakeDetection, shipped inside FF++
 FOLDERS = {"ffpp": "FaceForensics++", "dfdc": "DFDC", "deeperforensics": "DeeperForensics-1.0",
-           "celebdf": "Celeb-DF-v2"}
+           "celebdf": "Celeb-DF-v2", "dfd": "FaceForensics++"}
 
 
 def touch_all(root: Path, relpaths) -> int:
@@ -101,12 +103,19 @@ def make_celebdf(root: Path) -> int:
     return touch_all(root, reals + fakes + extra)
 
 
+def make_dfd(root: Path) -> int:
+    reals = [f"original_sequences/actors/c23/videos/{i % 28 + 1:02d}__scene{i:03d}.mp4" for i in range(DFD_REAL)]
+    fakes = [f"manipulated_sequences/DeepFakeDetection/c23/videos/{i % 28 + 1:02d}_{(i + 1) % 28 + 1:02d}__"
+             f"scene{i % DFD_REAL:03d}__{i:08d}.mp4" for i in range(DFD_FAKE)]
+    return touch_all(root, reals + fakes)
+
+
 @pytest.fixture(scope="module")
 def paper_tree(tmp_path_factory):
     """(config path, config) of config/paper.yaml with its roots pointed at a full-size tree of empty files."""
     tmp = tmp_path_factory.mktemp("paper")
     makers = {"ffpp": make_ffpp, "dfdc": make_dfdc, "deeperforensics": make_deeperforensics,
-              "celebdf": make_celebdf}
+              "celebdf": make_celebdf, "dfd": make_dfd}
     cfg = yaml.safe_load(PAPER.read_text())
     n_files = 0
     for name, make in makers.items():
@@ -130,7 +139,7 @@ def test_paper_config_is_complete_and_valid():
     for section in ("preprocess", "train", "evaluate"):
         assert set(workflow[section]) <= set(cfg[section]), section
     placeholders = [line for line in text.splitlines() if "root: /path/to/" in line]
-    assert len(placeholders) == 4 and all("# <- set" in line for line in placeholders)
+    assert len(placeholders) == 5 and all("# <- set" in line for line in placeholders)
     dfdc = cfg["datasets"]["dfdc"]
     assert (dfdc["parts"]["train"], dfdc["parts"]["val"], dfdc["parts"]["test"]) == (
         list(range(40)), list(range(40, 45)), list(range(45, 50)))
@@ -186,10 +195,12 @@ def test_paper_plan_counts_every_experiment(paper_tree, paper_plan):
     ffpp_runs, models = len(cfg["conditions"]) * 6, 6  # 10 FF++ conditions (Tables 1, B.6, 3) x 6 models
     assert jobs == {
         "check_data": 1, "check_weights": 1,
-        "sample_frames": n_shards, "detect_faces": n_shards, "crop_faces": n_shards, "preprocess_report": 4,
+        "sample_frames": n_shards, "detect_faces": n_shards, "crop_faces": n_shards, "preprocess_report": 5,
         "manifests_ffpp": 1, "manifests_dfdc": 1, "manifests_deeperforensics": 1, "manifests_celebdf": 1,
+        "manifests_dfd": 1,
         "train_model": ffpp_runs + models,  # 66
-        "evaluate_model": ffpp_runs + models + 2 * models,  # each on its own test set; FF++ `all` also on 2 more
+        # each on its own test set; FF++ `all` also on DeeperForensics, Celeb-DF, DFDC and DFD, DFDC's on FF++, Celeb-DF
+        "evaluate_model": ffpp_runs + models + 6 * models,
         "perturbation": 2, "tsne_figure": 1, "gradcam_figure": 1, "collect_metrics": 1, "tables": 1, "all": 1,
     }
 
@@ -218,7 +229,7 @@ def test_paper_plan_checks_first_and_has_no_demo_setting(paper_tree, paper_plan)
         assert (p["train"]["epochs"], p["train"]["steps_per_epoch"], p["train"]["image_size"]) == (30, 1000, None)
         assert (p["train"]["num_workers"], p["train"]["keep_state"], p["preprocess"]["crop_size"]) == (4, True, 320)
     strides = {re.search(r"--testset (\w+)", c).group(1): params_of(c)["stride"] for _, c in by_rule["evaluate_model"]}
-    assert strides == {"ffpp": 16, "dfdc": 2, "deeperforensics": 16, "celebdf": 16}
+    assert strides == {"ffpp": 16, "dfdc": 2, "deeperforensics": 16, "celebdf": 16, "dfd": 16}
 
 
 # ---- manifest sizes, from the manifests code on the same listing ---------------------------------------
@@ -333,8 +344,9 @@ def test_preflight_jobs_report_what_is_missing(paper_tree, tmp_path):
     output = result.stdout + result.stderr
     assert result.returncode != 0, output[-3000:]
     report = (results / "check_data.md").read_text()
-    assert "0 of 24,658 listed videos present; 0 missing, 24,658 empty" in report
+    assert "0 of 28,089 listed videos present; 0 missing, 28,089 empty" in report  # 3,431 of them DFD
     assert "| ffpp | real | train | 720 | 0 | 0 | 720 |" in report
+    assert "| dfd | DeepFakeDetection | test | 3068 | 0 | 0 | 3068 |" in report
     assert not (results / "weights" / "check.txt").exists()
     for model in ("xception", "efficientnet_b3", "r3d_18", "i3d_rgb"):
         assert f"pipeline weights: error: {model}: " in output and f"weights fetch {model}`" in output, model

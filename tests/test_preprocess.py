@@ -16,16 +16,17 @@ import pytest
 from helpers_videos import FACE, TIME_BASE, face_position, truncate, write_broken_files, write_video
 from pipeline.__main__ import main
 from pipeline.io import video_key
-from pipeline.preprocess.crop import crop_frame, crop_shard
-from pipeline.preprocess.detect import FaceFinder, detect_shard
+from pipeline.preprocess.crop import crop_frame, crop_shard, crop_video
+from pipeline.preprocess.detect import FaceFinder, detect_shard, detect_video
 from pipeline.preprocess.faces import FAN_WEIGHTS, FanLandmarker, build_detector, fan_weights_path
 from pipeline.preprocess.filters import filter_boxes, iou
 from pipeline.preprocess.geometry import cut_square, square_box
 from pipeline.preprocess.params import CropParams, DetectParams, SampleParams
+from pipeline.preprocess.precrop import PreCrops, precrops_path
 from pipeline.preprocess.problems import StageError
 from pipeline.preprocess.sample import sample_shard
-from pipeline.preprocess.video import FrameReader, pick_by_time, probe
-from pipeline.store import ClipStore
+from pipeline.preprocess.video import FrameReader, pick_by_time, probe, region_array
+from pipeline.store import ClipStore, decode_frames
 
 FFPP = Path(__file__).resolve().parents[2] / "shared" / "data" / "ffpp-samples"
 
@@ -187,6 +188,143 @@ def test_detections_and_crops_are_on_the_face(shard):
                 assert ((0.35 < centre) & (centre < 0.65)).all()  # landmark centroid in the crop's centre
 
 
+# --------------------------------------------------------------------------- pre-crops and tracked search
+def test_detect_writes_precrops_that_hold_every_crop(shard):
+    _, out = shard
+    precrops, store = ClipStore(precrops_path(out / "det.h5")), ClipStore(out / "crops.h5")
+    with h5py.File(out / "det.h5") as det:
+        with_faces = {k for k in det if not np.isnan(det[k]["boxes"][()]).all()}
+        assert set(precrops.keys()) == with_faces  # a video without a face has no group
+        for key in store.keys():
+            images, bad = precrops.read_each(key)
+            assert not bad and len(images) == int((~np.isnan(det[key]["boxes"][()][:, 0])).sum())
+            regions = dict(zip(precrops.h5[key]["pts"][()], precrops.h5[key]["boxes"][()]))
+            width, height = det[key].attrs["width"], det[key].attrs["height"]
+            for p, crop_box in zip(store.h5[key]["pts"][()], store.h5[key]["boxes"][()]):
+                inside = np.clip(crop_box, 0, [width, height, width, height])  # the crop's part in the frame
+                assert (regions[p][:2] <= inside[:2]).all() and (inside[2:] <= regions[p][2:]).all()
+    assert precrops.h5.attrs["precrop_margin"] == DetectParams().precrop_margin
+
+
+def test_precrops_in_memory_give_the_crops_of_the_store(shard):
+    _, out = shard
+    entry = next(e for e in json.loads((out / "index.json").read_text())["videos"] if e["video_id"] == "good.mp4")
+    det = detect_video(entry, FaceFinder(DetectParams()), DetectParams().precrop_margin)
+    params = CropParams(crop_size=96, min_frames=6)
+    crops, problem = crop_video(entry, det.boxes, det.landmarks, (det.width, det.height), params,
+                                PreCrops.from_jpegs(entry["pts"], det.precrops))
+    stored = ClipStore(out / "crops.h5")
+    assert problem is None and np.array_equal(stored.read(video_key("good.mp4")), decode_frames(crops.jpegs)[0])
+
+
+def sample_and_detect(root: Path, out: Path, params: DetectParams = DetectParams()) -> None:
+    sample_shard(str(root), [str(p) for p in sorted(root.glob("*.mp4"))], out / "i.json", out / "rs.csv",
+                 SampleParams())
+    detect_shard(out / "i.json", out / "d.h5", out / "rd.csv", params)
+
+
+def test_crop_reads_no_video_and_matches_crops_cut_from_the_frames(tmp_path):
+    root = tmp_path / "videos"
+    root.mkdir()
+    write_video(root / "a.mp4", n=60)
+    write_video(root / "b.mp4", n=40)
+    sample_and_detect(root, tmp_path, DetectParams(precrop_margin=5))  # wide: pre-crops clipped to the frame
+    with h5py.File(precrops_path(tmp_path / "d.h5")) as h5:
+        regions = h5[video_key("a.mp4")]["boxes"][()]
+        assert ((regions[:, :2] == 0) | (regions[:, 2:] == [320, 240])).any()
+    params = CropParams(margin=4, crop_size=96)  # crops leave the frame: black there
+    entries = json.loads((tmp_path / "i.json").read_text())["videos"]
+    with h5py.File(tmp_path / "d.h5") as det:
+        direct = {e["video_id"]: crop_video(e, det[video_key(e["video_id"])]["boxes"][()],
+                                            det[video_key(e["video_id"])]["landmarks"][()], (0, 0), params)[0]
+                  for e in entries}
+    for video in root.iterdir():
+        video.unlink()
+    stats = crop_shard(tmp_path / "i.json", tmp_path / "d.h5", tmp_path / "c.h5", tmp_path / "c.csv",
+                       tmp_path / "rc.csv", params)
+    assert read_csv(tmp_path / "rc.csv") == [] and stats.faces == sum(len(c.jpegs) for c in direct.values())
+    store = ClipStore(tmp_path / "c.h5")
+    for video_id, crops in direct.items():
+        key = video_key(video_id)
+        assert np.array_equal(store.h5[key]["boxes"][()], crops.boxes)
+        mad = np.abs(store.read(key).astype(int) - decode_frames(crops.jpegs)[0]).mean()
+        assert mad < 2, (video_id, mad)  # the pre-crop's JPEG round trip only
+
+
+def test_crop_reports_bad_precrops_and_refuses_a_wider_margin(tmp_path, caplog):
+    root = tmp_path / "videos"
+    root.mkdir()
+    write_video(root / "a.mp4", n=60)
+    sample_and_detect(root, tmp_path)
+    with h5py.File(precrops_path(tmp_path / "d.h5"), "a") as h5:
+        frames = h5[video_key("a.mp4")]["frames"]
+        frames[2] = frames[2][::-1]  # its CRC no longer matches
+    crop_shard(tmp_path / "i.json", tmp_path / "d.h5", tmp_path / "c.h5", tmp_path / "c.csv", tmp_path / "rc.csv",
+               CropParams(crop_size=64, min_frames=1))
+    assert [r["reason"] for r in read_csv(tmp_path / "rc.csv")] == [
+        "pre-crops unusable: 1 of 8 usable frames (1 failed their checksum or did not decode)"]
+    assert ClipStore(tmp_path / "c.h5").n_frames(video_key("a.mp4")) == 7
+    args = ["crop", "--index", str(tmp_path / "i.json"), "--detections", str(tmp_path / "d.h5"), "--out",
+            str(tmp_path / "w.h5"), "--summary", str(tmp_path / "w.csv"), "--report", str(tmp_path / "rw.csv"),
+            "--params", '{"margin": 0.9}']
+    assert main(args) == 1
+    assert "crop margin 0.9 exceeds the pre-crops' precrop_margin 0.8" in caplog.text
+    assert not (tmp_path / "w.h5").exists()
+
+
+def count_full_scans(monkeypatch) -> list[int]:
+    calls: list[int] = []
+    scan = FaceFinder.scan
+    monkeypatch.setattr(FaceFinder, "scan", lambda self, frame: calls.append(frame.pts) or scan(self, frame))
+    return calls
+
+
+def test_tracked_search_finds_the_faces_of_the_full_search(tmp_path, monkeypatch):
+    root = tmp_path / "videos"
+    root.mkdir()
+    write_video(root / "a.mp4", n=100)  # 12 sampled frames, the face moving by up to 8 px between them
+    sample_and_detect(root, tmp_path / "full", DetectParams(full_scan_every=1))
+    scans = count_full_scans(monkeypatch)
+    sample_and_detect(root, tmp_path / "tracked", DetectParams(full_scan_every=10))
+    assert len(scans) == 2  # sampled frames 0 and 10
+    with h5py.File(tmp_path / "full/d.h5") as full, h5py.File(tmp_path / "tracked/d.h5") as tracked:
+        a, b = full[video_key("a.mp4")]["boxes"][()], tracked[video_key("a.mp4")]["boxes"][()]
+    assert len(a) == 12 and not np.isnan(a).any() and not np.isnan(b).any()
+    assert np.abs((a[:, :2] + a[:, 2:]) - (b[:, :2] + b[:, 2:])).max() / 2 < 8  # same face, same place
+
+
+def write_two_faces(path: Path, n: int, appears: int) -> None:
+    """A 480x270 video: a 90 px face on the left, and from frame `appears` on a 150 px one on the right."""
+    background = np.full((270, 480, 3), 110, np.uint8)
+    small, large = cv2.resize(FACE, (90, 90)), cv2.resize(FACE, (150, 150))
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt, stream.options = 480, 270, "yuv420p", {"preset": "ultrafast"}
+        for i in range(n):
+            image = background.copy()
+            image[90:180, 20:110] = small
+            if i >= appears:
+                image[60:210, 310:460] = large
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode())
+
+
+@pytest.mark.parametrize("every", [4, 1000])
+def test_periodic_full_scan_finds_a_second_larger_face(tmp_path, every):
+    root = tmp_path / "videos"
+    root.mkdir()
+    write_two_faces(root / "two.mp4", n=125, appears=40)  # 15 sampled frames; the large face from the 5th
+    sample_and_detect(root, tmp_path, DetectParams(full_scan_every=every))
+    with h5py.File(tmp_path / "d.h5") as det:
+        centres = (det[video_key("two.mp4")]["boxes"][()][:, 0] + det[video_key("two.mp4")]["boxes"][()][:, 2]) / 2
+    on_large = centres > 240
+    assert not on_large[:5].any()
+    if every == 4:  # the full scan of sampled frame 8 finds it; tracking stays on it
+        assert not on_large[5:8].any() and on_large[8:].all()
+    else:  # tracking alone never looks there
+        assert not on_large.any()
+
+
 def test_outputs_exist_when_every_video_fails(tmp_path):
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"")
@@ -268,6 +406,18 @@ def test_crop_converts_only_the_box_and_matches_the_full_frame(pix_fmt, shape):
             box = [box[0], box[1], box[0] + side, box[1] + side]
         box = np.array(box)
         assert np.array_equal(crop_frame(frame, box, 64), cut_square(full, box, 64)), (pix_fmt, box)
+
+
+@pytest.mark.parametrize("pix_fmt", ["yuv420p", "yuv422p", "yuv444p", "yuvj420p", "rgb24"])
+@pytest.mark.parametrize("color_range", [1, 2])  # MPEG (limited) and JPEG (full) range
+def test_grey_region_matches_the_full_frame(pix_fmt, color_range):
+    rng = np.random.default_rng(2)
+    image = cv2.GaussianBlur(rng.integers(0, 255, (251, 334, 3), dtype=np.uint8), (5, 5), 0)
+    frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format=pix_fmt)
+    frame.color_range = color_range
+    full = frame.to_ndarray(format="gray")
+    for x0, y0, x1, y1 in ([0, 0, 334, 251], [3, 7, 90, 100], [250, 180, 334, 251], [101, 57, 102, 58]):
+        assert np.array_equal(region_array(frame, x0, y0, x1, y1, "gray"), full[y0:y1, x0:x1]), (x0, y0)
 
 
 def test_crop_of_a_rotated_frame_matches_the_upright_picture(tmp_path):

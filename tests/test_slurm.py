@@ -47,7 +47,7 @@ def tiny_config(tmp: Path) -> Path:
 
 def targets(tmp: Path) -> list[str]:
     r = tmp / "results"
-    return [str(r / "train/ffpp/all/efficientnet_b3/model.pt"), str(r / "preprocess/ffpp/report.csv"),
+    return [str(r / "train/ffpp/all/efficientnet_b3/seed0/model.pt"), str(r / "preprocess/ffpp/report.csv"),
             str(r / "manifests/ffpp/counts.csv")]
 
 
@@ -174,7 +174,7 @@ def test_workflow_on_slurm_matches_a_local_run(cluster, tmp_path):
     _compare_tree(sr / "preprocess/ffpp", lr / "preprocess/ffpp", "report.csv", roots_s, roots_l)
     _compare_tree(sr / "manifests/ffpp", lr / "manifests/ffpp", "**/*.csv", roots_s, roots_l)
 
-    run = "train/ffpp/all/efficientnet_b3"
+    run = "train/ffpp/all/efficientnet_b3/seed0"
     rows_s, rows_l = _rows(sr / run / "metrics.csv"), _rows(lr / run / "metrics.csv")
     assert len(rows_s) == len(rows_l) > 0
     compared = 0

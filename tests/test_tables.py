@@ -1,5 +1,6 @@
-"""Tables from tidy metrics: the paper's Table B.6 arithmetic, Table 1 and 3 layout, partial inputs, and the
-paper's published numbers with the differences beside ours."""
+"""Tables from tidy metrics: the paper's Table B.6 arithmetic, Table 1 and 3 layout, partial inputs, the
+paper's published numbers with the differences beside ours, means over seeds with intervals, and the
+cross-dataset matrix."""
 from __future__ import annotations
 
 import io
@@ -10,7 +11,7 @@ import pandas as pd
 import pytest
 
 from pipeline.tables.cli import build_tables
-from pipeline.tables.crossdata import table2
+from pipeline.tables.crossdata import table2, table_cross
 from pipeline.tables.generalization import table1, table3, table_b6
 from pipeline.tables.lookup import Metrics
 from pipeline.tables.paper import PAPER_METRICS, load_paper
@@ -127,7 +128,7 @@ def test_partial_metrics_render_with_dash(tmp_path):
     pd.DataFrame(rows).to_csv(path, index=False)
     tables = build_tables(Metrics(str(path)))
     assert {t.name for t in tables} == {"table1", "table_b6", "table2", "table3", "table4", "table_celebdf",
-                                       "table_dfdc"}
+                                       "table_dfdc", "table_cross"}
     for table in tables:
         md, tex = to_markdown(table), to_latex(table)
         assert table.caption in md and "nan" not in md.lower() and "nan" not in tex.lower()
@@ -343,3 +344,91 @@ def test_paper_none_leaves_the_paper_out(tmp_path):
     plain, with_paper = ((tmp_path / d / "table1.md").read_text() for d in ("plain", "with"))
     assert "paper" not in plain and "| ours " not in plain and "| paper " in with_paper
     assert list(pd.read_csv(tmp_path / "plain" / "table1.csv").columns)[:3] == ["model", "DF", "F2F"]
+
+
+# ---- several training seeds, bootstrap intervals, the cross-dataset matrix ------------------------------------
+
+
+def seeded_row(seed, condition, cls, value, low=math.nan, high=math.nan, testset="ffpp", metric="accuracy",
+               dataset="ffpp", model="r3d_18"):
+    return {**tidy_row(model, condition, cls, value, testset, metric, dataset), "seed": seed, "ci_low": low,
+            "ci_high": high}
+
+
+def test_mean_std_and_intervals_over_seeds_agree_with_numpy(tmp_path):
+    """Three seeds of r3d_18 (all and wo_DF on FF++, all on Celeb-DF): every cell is the mean over seeds, its
+    std the sample std (n - 1), its interval the mean of the seeds' bounds; derived cells (drops) are computed
+    within each seed and get no interval."""
+    seeds = [0, 1, 2]
+    real, df_all, df_wo = np.array([0.9, 0.8, 0.7]), np.array([0.6, 0.8, 0.9]), np.array([0.2, 0.5, 0.3])
+    low, high = df_all - 0.1, df_all + 0.05
+    auc = np.array([0.55, 0.65, 0.7])
+    rows = []
+    for k, seed in enumerate(seeds):
+        rows += [seeded_row(seed, "all", "real", real[k]),
+                 seeded_row(seed, "all", "Deepfakes", df_all[k], low[k], high[k]),
+                 seeded_row(seed, "wo_DF", "real", real[k]), seeded_row(seed, "wo_DF", "Deepfakes", df_wo[k]),
+                 seeded_row(seed, "all", "all", auc[k], auc[k] - 0.2, auc[k] + 0.1, testset="celebdf", metric="auc")]
+    path = tmp_path / "metrics.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    metrics = Metrics(str(path))
+    assert metrics.seeds == seeds
+    tables = {t.name: t for t in build_tables(metrics)}
+
+    t1 = tables["table1"]
+    assert t1.frame.loc["R3D-18", "DF"] == pytest.approx(100 * df_all.mean())
+    assert t1.std.loc["R3D-18", "DF"] == pytest.approx(100 * df_all.std(ddof=1))
+    assert (t1.ci_low.loc["R3D-18", "DF"], t1.ci_high.loc["R3D-18", "DF"]) == pytest.approx(
+        (100 * low.mean(), 100 * high.mean()))
+    overall_all, overall_wo = (real + df_all) / 2, (real + df_wo) / 2
+    drops = 100 * (overall_wo - overall_all)
+    assert t1.frame.loc["R3D-18", "mean drop"] == pytest.approx(drops.mean())
+    assert t1.std.loc["R3D-18", "mean drop"] == pytest.approx(drops.std(ddof=1))
+    assert math.isnan(t1.ci_low.loc["R3D-18", "mean drop"])
+    b6 = tables["table_b6"]
+    assert b6.frame.loc[("R3D-18", "wo_DF"), "drop"] == pytest.approx(drops.mean())
+    assert b6.std.loc[("R3D-18", "wo_DF"), "drop"] == pytest.approx(drops.std(ddof=1))
+
+    md = to_markdown(t1)
+    assert f"{100 * df_all.mean():.2f} ± {100 * df_all.std(ddof=1):.2f}" in md and "seeds 0, 1, 2" in md
+    assert r"$\pm$" in to_latex(t1) and "±" not in to_latex(t1)
+    csv = pd.read_csv(io.StringIO(to_csv(t1))).set_index("model")
+    assert csv.loc["R3D-18", ["DF", "DF std", "DF ci_low", "DF ci_high"]].tolist() == pytest.approx(
+        [100 * df_all.mean(), 100 * df_all.std(ddof=1), 100 * low.mean(), 100 * high.mean()])
+    assert "mean drop std" in csv.columns and "mean drop ci_low" not in csv.columns
+
+    celebdf = tables["table_celebdf"]
+    assert celebdf.frame.loc["R3D-18", "AUC"] == pytest.approx(100 * auc.mean())
+    assert celebdf.std.loc["R3D-18", "AUC"] == pytest.approx(100 * auc.std(ddof=1))
+    assert celebdf.ci_low.loc["R3D-18", "AUC"] == pytest.approx(100 * (auc - 0.2).mean())
+    cross = tables["table_cross"]
+    assert cross.frame.loc[("R3D-18", "FF++"), "Celeb-DF"] == pytest.approx(100 * auc.mean())
+    assert cross.ci_high.loc[("R3D-18", "FF++"), "Celeb-DF"] == pytest.approx(100 * (auc + 0.1).mean())
+
+
+def test_a_cell_of_one_seed_has_no_spread():
+    rows = [seeded_row(0, "all", "real", 0.9), seeded_row(0, "all", "Deepfakes", 0.8),
+            seeded_row(1, "all", "real", 0.7)]
+    t1 = {t.name: t for t in build_tables(Metrics(pd.DataFrame(rows)))}["table1"]
+    assert t1.frame.loc["R3D-18", "DF"] == pytest.approx(80.0) and math.isnan(t1.std.loc["R3D-18", "DF"])
+    assert "80.00 |" in to_markdown(t1) and "80.00 ±" not in to_markdown(t1)
+    single = {t.name: t for t in build_tables(Metrics(paper_b6_metrics()))}["table1"]
+    assert single.std is None and single.ci_low is None and "±" not in to_markdown(single)
+    assert not any(c.endswith((" std", " ci_low")) for c in pd.read_csv(io.StringIO(to_csv(single))).columns)
+
+
+def test_cross_dataset_matrix_rows_are_model_and_training_set():
+    rows = [seeded_row(0, "all", "all", v, metric="auc", dataset=d, testset=t, model=m)
+            for m, d, t, v in [("xception", "ffpp", "ffpp", 0.9), ("xception", "ffpp", "dfd", 0.6),
+                               ("xception", "dfdc", "ffpp", 0.55), ("r3d_18", "ffpp", "dfdc", 0.7),
+                               ("r3d_18", "ffpp", "ffpp", 0.8)]]
+    rows.append(seeded_row(0, "wo_DF", "all", 0.1, metric="auc", model="i3d_rgb"))  # not an `all` model
+    rows.append(seeded_row(0, "all", "real", 0.3, metric="logloss:flip1", dataset="dfdc", testset="dfdc_perturb",
+                           model="i3d_rgb"))
+    frame = table_cross(Metrics(pd.DataFrame(rows))).frame
+    assert list(frame.index) == [("Xception", "FF++"), ("Xception", "DFDC"), ("R3D-18", "FF++")]
+    assert list(frame.columns) == ["FF++", "DFDC", "DeeperForensics", "Celeb-DF", "DFD"]
+    assert frame.loc[("Xception", "FF++"), "DFD"] == pytest.approx(60.0)
+    assert frame.loc[("Xception", "DFDC"), "FF++"] == pytest.approx(55.0)
+    assert frame.loc[("R3D-18", "FF++"), "DFDC"] == pytest.approx(70.0)
+    assert math.isnan(frame.loc[("R3D-18", "FF++"), "DFD"])

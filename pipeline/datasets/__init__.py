@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from pipeline.datasets import celebdf, deeperforensics, dfdc, ffpp
+from pipeline.datasets import celebdf, deeperforensics, dfd, dfdc, ffpp
 from pipeline.datasets.base import (FAKE, REAL, SPLITS, STAGE, Absent, Gap, Listing, Problem, VideoRef,
                                     safe_join)
 
@@ -19,6 +19,7 @@ LISTERS: dict[str, Callable[[dict], Listing]] = {
     "dfdc": dfdc.list_videos,
     "deeperforensics": deeperforensics.list_videos,
     "celebdf": celebdf.list_videos,
+    "dfd": dfd.list_videos,
 }
 
 

@@ -147,7 +147,7 @@ class FileIndex:
 
 
 class ListingBuilder:
-    """Collects the videos and problems of one dataset: the code the four listers share."""
+    """Collects the videos and problems of one dataset: the code the listers share."""
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)

@@ -1,8 +1,9 @@
-"""What the four demo datasets contain and where it goes: the real datasets' exact on-disk layouts.
+"""What the demo datasets contain and where it goes: the real datasets' exact on-disk layouts.
 
 A plan lists scenes (one original video each, plus the fakes made from it) and the text files (split
 lists, metadata) of every dataset. Identities are numbered in plan order: FF++ ids first (so the two
-high-resolution photos are FF++ 000 and 001), then DeeperForensics actors, DFDC actors, Celeb-DF people.
+high-resolution photos are FF++ 000 and 001), then DeeperForensics actors, DFDC actors, Celeb-DF people,
+and last the DFD actors (inside the FF++ folder, as FF++ ships DFD).
 """
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ DFDC = "DFDC"
 CELEBDF = "Celeb-DF-v2"
 DATASET_DIRS = (FFPP, DFOR, DFDC, CELEBDF)
 SPLITS = ("train", "val", "test")
+# DFD: a handful of actors, one scene each, and one face-swapped fake of each (the real DFD: 28 actors, 363
+# scenes, 3,068 fakes), named as DFD names its files.
+DFD_SCENES = ("exit_phone_room", "kitchen_pan", "outside_talking_still_laughing", "podium_speech_happy")
+DFD_METHOD = "Deepfakes"
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,7 @@ def build_plan(cfg: DemoConfig) -> Plan:
     _ffpp_and_deeperforensics(cfg, plan, people)
     _dfdc(cfg, plan, people)
     _celebdf(cfg, plan, people)
+    _dfd(cfg, plan, people)
     plan.n_identities = next(people)
     return plan
 
@@ -154,3 +160,17 @@ def _celebdf(cfg: DemoConfig, plan: Plan, people: Iterator[int]) -> None:
         plan.scenes.append(SceneJob(f"{CELEBDF}/{real}", next(people), (Output(f"{CELEBDF}/{real}"),)))
         labels.append(f"1 {real}")
     plan.texts[f"{CELEBDF}/List_of_testing_videos.txt"] = "".join(f"{line}\n" for line in sorted(labels))
+
+
+def _dfd(cfg: DemoConfig, plan: Plan, people: Iterator[int]) -> None:
+    """DFD in the FF++ folder: `original_sequences/actors` scenes of its own actors, and per scene a fake
+    `<actor>_<donor>__<scene>__<CODE>.mp4` in `manipulated_sequences/DeepFakeDetection` with the next actor's face."""
+    rng = scene_rng(cfg.seed, f"{FFPP}/DeepFakeDetection", "names")
+    cast = [next(people) for _ in DFD_SCENES]
+    for k, scene in enumerate(DFD_SCENES):
+        donor = (k + 1) % len(cast)
+        code = "".join(rng.choice(list(string.ascii_uppercase + string.digits), 8))
+        real = f"{FFPP}/original_sequences/actors/c23/videos/{k + 1:02d}__{scene}.mp4"
+        fake = (f"{FFPP}/manipulated_sequences/DeepFakeDetection/c23/videos/"
+                f"{k + 1:02d}_{donor + 1:02d}__{scene}__{code}.mp4")
+        plan.scenes.append(SceneJob(real, cast[k], (Output(real), Output(fake, DFD_METHOD, cast[donor], fake))))

@@ -9,13 +9,13 @@ import pandas as pd
 from pipeline.evaluate.cliutils import parse_params, write_csv
 from pipeline.gpu import add_gpu_argument, claim_device
 from pipeline.evaluate.inference import InferenceParams, load_model, predict_manifest
-from pipeline.evaluate.metrics import read_csv, tidy, video_metrics
+from pipeline.evaluate.metrics import Bootstrap, bootstrap_intervals, read_csv, tidy, training_seed, video_metrics
 
 
 def run_description(ckpt: dict, args: argparse.Namespace) -> dict:
-    """The tidy-table identity of a run: model, training dataset and condition, test set, pretraining."""
+    """The tidy-table identity of a run: model, training dataset, condition and seed, test set, pretraining."""
     return {"model": ckpt["model"], "dataset": args.dataset, "condition": args.condition,
-            "testset": args.testset, "pretrained": bool(ckpt.get("pretrained", False))}
+            "testset": args.testset, "seed": training_seed(ckpt), "pretrained": bool(ckpt.get("pretrained", False))}
 
 
 MANIFEST_COLUMNS = ("video_id", "label", "method", "store", "key")  # what inference reads of a test manifest
@@ -33,22 +33,28 @@ def read_test_manifest(path: str) -> pd.DataFrame:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, help="trained model (model.pt)")
     parser.add_argument("--manifest", required=True, help="test manifest CSV")
-    parser.add_argument("--testset", required=True, help="name of the test set (ffpp, dfdc, deeperforensics, celebdf)")
+    parser.add_argument("--testset", required=True,
+                        help="name of the test set (ffpp, dfdc, deeperforensics, celebdf, dfd)")
     parser.add_argument("--dataset", required=True, help="dataset the model was trained on")
     parser.add_argument("--condition", required=True, help="training condition (all, wo_DF, ...)")
     parser.add_argument("--out-predictions", required=True, help="per-video predictions CSV")
     parser.add_argument("--out-metrics", required=True, help="tidy metrics CSV")
     parser.add_argument("--params", default="{}", help=f"JSON, keys of {asdict(InferenceParams())}")
+    parser.add_argument("--bootstrap", default="{}",
+                        help=f"JSON, keys of {asdict(Bootstrap())}: resamples of the test videos for the 95%% "
+                             "intervals of accuracy and AUC")
     add_gpu_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     params = parse_params(InferenceParams, args.params)
+    bootstrap = parse_params(Bootstrap, args.bootstrap)
     manifest = read_test_manifest(args.manifest)  # before the model is built: a bad manifest fails at once
     claim_device(args)
     model, ckpt = load_model(args.checkpoint)
     predictions = predict_manifest(model, manifest, params)
-    metrics = tidy(video_metrics(predictions, params.threshold), **run_description(ckpt, args))
+    intervals = bootstrap_intervals(predictions, params.threshold, bootstrap)
+    metrics = tidy(video_metrics(predictions, params.threshold), intervals=intervals, **run_description(ckpt, args))
     write_csv(predictions, args.out_predictions)
     write_csv(metrics, args.out_metrics)
     overall = metrics.loc[(metrics["class"] == "overall") & (metrics["metric"] == "accuracy"), "value"]

@@ -3,22 +3,32 @@
 The paper (§4.1 "Evaluation") scores a detector by the accuracy of each class separately - the real
 class and every fake method (it calls this a class's "precision") - then summarises the fake methods
 by their mean and the detector by `overall = (real + fake) / 2`, as if the test set were balanced.
-We add threshold-free video-level AUC, equal error rate and log-loss under class `all`.
+We add threshold-free video-level AUC, equal error rate and log-loss under class `all`, and a bootstrap
+95 % confidence interval (`ci_low`, `ci_high`) of every accuracy and of the AUC over the test videos.
+Each row also names the training `seed` of the evaluated model.
 """
 from __future__ import annotations
 
 import math
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 from sklearn.metrics import log_loss, roc_auc_score, roc_curve
 
-TIDY_COLUMNS = ["model", "dataset", "condition", "testset", "class", "metric", "value", "pretrained"]
-RUN_COLUMNS = ["model", "dataset", "condition", "testset"]
+TIDY_COLUMNS = ["model", "dataset", "condition", "testset", "seed", "class", "metric", "value", "ci_low", "ci_high",
+                "pretrained"]
+RUN_COLUMNS = ["model", "dataset", "condition", "testset"]  # an experiment; its runs differ by `seed`
+TEXT_COLUMNS = [*RUN_COLUMNS, "class", "metric"]
+INTERVAL_COLUMNS = ["ci_low", "ci_high"]
+OPTIONAL_COLUMNS = ("testset", "seed", *INTERVAL_COLUMNS, "pretrained")
 REAL, FAKE, OVERALL, ALL = "real", "fake", "overall", "all"
 SUMMARY_CLASSES = frozenset({REAL, FAKE, OVERALL, ALL})
+CI_PERCENTILES = (2.5, 97.5)  # a 95 % percentile interval
+Interval = tuple[float, float]
 
 
 def class_accuracy(labels: np.ndarray, probabilities: np.ndarray, methods: np.ndarray,
@@ -79,11 +89,88 @@ def video_metrics(predictions: pd.DataFrame, threshold: float = 0.5) -> dict[tup
     return out
 
 
+@dataclass(frozen=True)
+class Bootstrap:
+    """`evaluate.bootstrap`: how many resamples of the test videos the 95 % intervals use, and their seed."""
+
+    resamples: int = 1000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.resamples < 1:
+            raise ValueError(f"bootstrap resamples must be at least 1, got {self.resamples}")
+
+
+def bootstrap_intervals(predictions: pd.DataFrame, threshold: float = 0.5,
+                        params: Bootstrap = Bootstrap()) -> dict[tuple[str, str], Interval]:
+    """Percentile 95 % intervals of every accuracy (each class, `fake`, `overall`) and of the AUC.
+
+    Stratified bootstrap: each resample draws, with replacement, as many videos of every class (`real`,
+    then each fake method, sorted) as the test set holds, so every resample keeps the test set's make-up
+    (and both labels for the AUC). With `rng = np.random.default_rng(params.seed)`, class `k` with `n_k`
+    videos draws `rng.integers(0, n_k, size=(params.resamples, n_k))`, in that class order. The metrics
+    of each resample are those of `video_metrics`; an interval is NaN where its metric is.
+    """
+    labels = predictions["label"].to_numpy(dtype=int)
+    probabilities = predictions["probability"].to_numpy(dtype=float)
+    methods = predictions["method"].to_numpy(dtype=object)
+    correct = (probabilities >= threshold).astype(int) == labels
+    classes = [REAL] + sorted({str(m) for m in methods[labels == 1]})
+    rng = np.random.default_rng(params.seed)
+    draws = {}
+    for name in classes:
+        members = np.flatnonzero((labels == 0) if name == REAL else (labels == 1) & (methods == name))
+        if len(members):
+            draws[name] = members[rng.integers(0, len(members), size=(params.resamples, len(members)))]
+    nan = np.full(params.resamples, math.nan)
+    accuracy = {name: correct[d].mean(axis=1) for name, d in draws.items()}
+    fakes = [accuracy[name] for name in classes[1:]]
+    accuracy.setdefault(REAL, nan)
+    accuracy[FAKE] = np.mean(fakes, axis=0) if fakes else nan
+    accuracy[OVERALL] = (accuracy[REAL] + accuracy[FAKE]) / 2
+    out = {(name, "accuracy"): percentile_interval(values) for name, values in accuracy.items()}
+    sample = np.concatenate(list(draws.values()), axis=1) if draws else np.zeros((params.resamples, 0), int)
+    out[(ALL, "auc")] = percentile_interval(resampled_auc(labels[sample], probabilities[sample]))
+    return out
+
+
+def resampled_auc(labels: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+    """The ROC AUC of each row (one resample per row; all rows with the same label counts), from ranks
+    (Mann-Whitney U, ties count half): what `roc_auc_score` gives, for all resamples at once."""
+    if labels.size == 0:
+        return np.full(len(labels), math.nan)
+    n_fake = int(labels[0].sum())
+    n_real = labels.shape[1] - n_fake
+    if n_fake == 0 or n_real == 0:
+        return np.full(len(labels), math.nan)
+    ranks = rankdata(probabilities, axis=1)
+    return ((ranks * labels).sum(axis=1) - n_fake * (n_fake + 1) / 2) / (n_fake * n_real)
+
+
+def percentile_interval(values: np.ndarray) -> Interval:
+    """The 2.5th and 97.5th percentiles of the finite `values` (NaN, NaN when there are none)."""
+    finite = values[np.isfinite(values)]
+    if not finite.size:
+        return math.nan, math.nan
+    low, high = np.percentile(finite, CI_PERCENTILES)
+    return float(low), float(high)
+
+
+def training_seed(checkpoint: Mapping) -> int:
+    """The `seed` column of an evaluated model: its training seed, as `train` records it in the checkpoint
+    (`config.train.seed`; 0 when not recorded)."""
+    return int(checkpoint.get("config", {}).get("train", {}).get("seed", 0))
+
+
 def tidy(values: Mapping[tuple[str, str], float], *, model: str, dataset: str, condition: str, testset: str,
-         pretrained: bool | None) -> pd.DataFrame:
-    """`{(class, metric): value}` of one run -> rows of the tidy metrics table."""
-    rows = [{"model": model, "dataset": dataset, "condition": condition, "testset": testset, "class": c,
-             "metric": m, "value": v, "pretrained": pretrained} for (c, m), v in values.items()]
+         seed: int, pretrained: bool | None, intervals: Mapping[tuple[str, str], Interval] | None = None,
+         ) -> pd.DataFrame:
+    """`{(class, metric): value}` of one run (and the intervals of some of them) -> rows of the tidy table."""
+    intervals = intervals or {}
+    rows = [{"model": model, "dataset": dataset, "condition": condition, "testset": testset, "seed": seed,
+             "class": c, "metric": m, "value": v, "ci_low": intervals.get((c, m), (math.nan, math.nan))[0],
+             "ci_high": intervals.get((c, m), (math.nan, math.nan))[1], "pretrained": pretrained}
+            for (c, m), v in values.items()]
     return pd.DataFrame(rows, columns=TIDY_COLUMNS)
 
 
@@ -106,30 +193,41 @@ def read_tidy(path_or_frame: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
 
     Accepted beside what `evaluate` and `collect` write (e.g. numbers typed in from a paper):
     - no `testset` column: each row's test set is its training `dataset` (tested where it was trained);
+    - no `seed` column: every row is one run, of seed 0 (the default `train.seeds`);
+    - no `ci_low` / `ci_high` columns: no intervals (NaN);
     - no `pretrained` column: not recorded (None); any spelling of true/false (`True`, `1`, `yes`, ...);
     - per-cent values: a fraction never exceeds 1, so when any `accuracy` value of the file is above 1
-      every `accuracy` value of the file is read as per cent and divided by 100 (0 and 1.43 included).
-      `auc` and `eer` are decided the same way, each on its own values; other metrics (log-loss) are kept.
+      every `accuracy` value of the file (and its interval) is read as per cent and divided by 100 (0 and
+      1.43 included). `auc` and `eer` are decided the same way, each on its own values; other metrics
+      (log-loss) are kept.
 
     A file that cannot be used raises `ValueError` naming it and the column that is missing or wrong
-    (a non-numeric `value`, a per-cent value above 100, a negative accuracy).
+    (a non-numeric `value`, interval or seed, a per-cent value above 100, a negative accuracy).
     """
     where = "metrics table" if isinstance(path_or_frame, pd.DataFrame) else os.fspath(path_or_frame)
     df = path_or_frame.copy() if isinstance(path_or_frame, pd.DataFrame) else read_csv(where, "a tidy metrics CSV")
     if "testset" not in df.columns and "dataset" in df.columns:
         df["testset"] = df["dataset"]
-    missing = [c for c in TIDY_COLUMNS if c not in df.columns and c not in ("testset", "pretrained")]
+    missing = [c for c in TIDY_COLUMNS if c not in df.columns and c not in OPTIONAL_COLUMNS]
     if missing:
         raise ValueError(f"{where}: lacks column{'s' if len(missing) > 1 else ''} {', '.join(missing)} (a tidy "
-                         f"metrics table has {', '.join(TIDY_COLUMNS)}; testset and pretrained may be left out)")
-    if "pretrained" not in df.columns:
-        df["pretrained"] = None
-    for col in TIDY_COLUMNS[:6]:
+                         f"metrics table has {', '.join(TIDY_COLUMNS)}; {', '.join(OPTIONAL_COLUMNS)} may be "
+                         "left out)")
+    defaults = {"seed": 0, "ci_low": math.nan, "ci_high": math.nan, "pretrained": None}
+    for col, default in defaults.items():
+        if col not in df.columns:
+            df[col] = default
+    for col in TEXT_COLUMNS:
         df[col] = df[col].astype(str)
-    df["value"] = _numeric_values(df["value"], where)
+    for col in ("value", *INTERVAL_COLUMNS):
+        df[col] = _numeric_values(df[col], where, col)
+    df["seed"] = _seeds(df["seed"], where)
     df["pretrained"] = df["pretrained"].map(_as_bool).astype(object)
     for metric in PERCENT_METRICS:
-        df.loc[df["metric"] == metric, "value"] = _as_fraction(df.loc[df["metric"] == metric, "value"], metric, where)
+        rows = df["metric"] == metric
+        scale = _percent_scale(df.loc[rows, "value"], metric, where)
+        for col in ("value", *INTERVAL_COLUMNS):
+            df.loc[rows, col] = df.loc[rows, col] / scale
     return df[TIDY_COLUMNS].reset_index(drop=True)
 
 
@@ -140,40 +238,52 @@ def _row_name(index: object, where: str) -> str:
     return f"row {index}"
 
 
-def _numeric_values(column: pd.Series, where: str) -> pd.Series:
-    """The `value` column as floats; empty cells and NaN are NaN, any other text is an error."""
+def _numeric_values(column: pd.Series, where: str, name: str = "value") -> pd.Series:
+    """Column `name` as floats; empty cells and NaN are NaN, any other text is an error."""
     values = pd.to_numeric(column, errors="coerce")
     bad = values.isna() & column.notna() & (column.astype(str).str.strip().str.lower() != "nan")
     if bad.any():
         first, n = bad.idxmax(), int(bad.sum())
-        raise ValueError(f"{where}: column value: {n} {'entry is' if n == 1 else 'entries are'} not a number "
+        raise ValueError(f"{where}: column {name}: {n} {'entry is' if n == 1 else 'entries are'} not a number "
                          f"(first at {_row_name(first, where)}: {column[first]!r})")
     return values.astype(float)
 
 
-def _as_fraction(values: pd.Series, metric: str, where: str) -> pd.Series:
-    """`values` of a bounded metric as fractions: all divided by 100 when any of them is above 1."""
+def _seeds(column: pd.Series, where: str) -> pd.Series:
+    """The `seed` column as integers; an empty, fractional or non-numeric seed is an error."""
+    values = pd.to_numeric(column, errors="coerce")
+    bad = values.isna() | (values != values.round())
+    if bad.any():
+        first = bad.idxmax()
+        raise ValueError(f"{where}: column seed, {_row_name(first, where)}: {column[first]!r} is not an integer")
+    return values.astype(int)
+
+
+def _percent_scale(values: pd.Series, metric: str, where: str) -> float:
+    """100 when `values` of a bounded metric are per cent (any of them above 1), else 1."""
     known = values.dropna()
     if (known < 0).any():
         first = known.index[(known < 0).argmax()]
         raise ValueError(f"{where}: column value, {_row_name(first, where)}: {metric} {known[first]:g} is negative")
     if not (known > 1).any():
-        return values
+        return 1.0
     if (known > 100).any():
         first = known.index[(known > 100).argmax()]
         raise ValueError(f"{where}: column value, {_row_name(first, where)}: {metric} {known[first]:g} is above 100 "
                          f"(values above 1 make the file's {metric} per cent)")
-    return values / 100.0
+    return 100.0
 
 
 def complete_accuracy(df: pd.DataFrame) -> pd.DataFrame:
-    """Add the `fake` and `overall` accuracy rows a run lacks, from its per-class accuracies.
+    """Add the `fake` and `overall` accuracy rows a run (experiment and seed) lacks, from its per-class
+    accuracies (without intervals).
 
     Lets tables be built from per-class numbers alone (e.g. those published in the paper).
     """
     acc = df[df["metric"] == "accuracy"]
     extra = []
-    for key, run in acc.groupby(RUN_COLUMNS, sort=False):
+    keys = [*RUN_COLUMNS, "seed"]
+    for key, run in acc.groupby(keys, sort=False):
         per_class = dict(zip(run["class"], run["value"], strict=True))
         have = set(per_class)
         real = per_class.get(REAL, math.nan)
@@ -183,8 +293,9 @@ def complete_accuracy(df: pd.DataFrame) -> pd.DataFrame:
         pretrained = _combined_pretrained(run["pretrained"])
         for name in (FAKE, OVERALL):
             if name not in have:
-                extra.append({**dict(zip(RUN_COLUMNS, key, strict=True)), "class": name, "metric": "accuracy",
-                              "value": derived[name], "pretrained": pretrained})
+                extra.append({**dict(zip(keys, key, strict=True)), "class": name, "metric": "accuracy",
+                              "value": derived[name], "ci_low": math.nan, "ci_high": math.nan,
+                              "pretrained": pretrained})
     if not extra:
         return df
     return pd.concat([df, pd.DataFrame(extra, columns=TIDY_COLUMNS)], ignore_index=True)

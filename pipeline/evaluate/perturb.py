@@ -19,7 +19,7 @@ from sklearn.metrics import log_loss
 
 from pipeline.evaluate.cliutils import parse_params, write_csv
 from pipeline.gpu import add_gpu_argument, claim_device
-from pipeline.evaluate.metrics import tidy
+from pipeline.evaluate.metrics import tidy, training_seed
 
 TESTSET = "dfdc_perturb"
 
@@ -130,7 +130,8 @@ def run(args: argparse.Namespace) -> int:
         "probability": probs,
     })
     metrics = tidy(class_logloss(predictions), model=ckpt["model"], dataset=args.dataset,
-                   condition=args.condition, testset=TESTSET, pretrained=bool(ckpt.get("pretrained", False)))
+                   condition=args.condition, testset=TESTSET, seed=training_seed(ckpt),
+                   pretrained=bool(ckpt.get("pretrained", False)))
     write_csv(predictions, args.out_predictions)
     write_csv(metrics, args.out_metrics)
     print(f"{ckpt['model']}: {len(videos)} videos x {len(names)} perturbations -> {args.out_metrics}")

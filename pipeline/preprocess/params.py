@@ -41,6 +41,12 @@ class DetectParams(StageParams):
     detect_max_side: int = 640  # frames are downscaled to this longer side before detection
     upsample: int = 0  # dlib upsampling steps on the downscaled frame
     retry_upsample: bool = True  # frames without a face are tried again with one more upsampling step
+    full_scan_every: int = 10  # sampled frames between whole-frame scans; the others search near the last face
+    precrop_margin: float = 0.8  # pre-crops kept for `crop`: square side = face extent * (1 + precrop_margin)
+
+    def __post_init__(self):
+        if self.full_scan_every < 1:
+            raise StageError(f"full_scan_every must be >= 1 (1: scan every frame whole), got {self.full_scan_every}")
 
 
 @dataclass(frozen=True)

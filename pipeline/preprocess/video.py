@@ -1,7 +1,7 @@
 """Reading videos with PyAV: cheap timestamp probing, sampling by time, one-pass decoding of chosen frames.
 
 Frames are addressed by their presentation timestamp (`pts`, stream time base) everywhere, so the frames
-picked by `sample` are found again by `detect` and `crop` without trusting frame counts or frame rates
+picked by `sample` are found again by `detect` (and `predict`) without trusting frame counts or frame rates
 (which are wrong for variable-frame-rate files). Sampling times are measured from the first frame,
 stored `times` are absolute (`pts * time_base`, equal to PyAV's `frame.time`).
 """
@@ -156,24 +156,36 @@ def upright_size(width: int, height: int, rotation: int) -> tuple[int, int]:
     return (height, width) if round(rotation / 90) % 2 else (width, height)
 
 
-# log2 of the chroma subsampling (x, y) of the 8-bit planar formats whose planes `region_rgb` can cut.
+# log2 of the chroma subsampling (x, y) of the 8-bit planar formats whose planes `region_array` can cut.
 _CHROMA_SHIFT = {"yuv420p": (1, 1), "yuvj420p": (1, 1), "yuv422p": (1, 0), "yuvj422p": (1, 0),
                  "yuv444p": (0, 0), "yuvj444p": (0, 0)}
 _REGION_PAD = 8  # luma pixels of context around a cut region: chroma interpolation sees its neighbours
+# swscale's grey from limited-range (16-235) luma, bit for bit; full-range luma is the grey itself.
+_LIMITED_TO_FULL = np.clip(np.round((np.arange(256) - 16) * 255 / 219), 0, 255).astype(np.uint8)
 
 
-def region_rgb(frame: av.VideoFrame, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
-    """RGB pixels [y0:y1, x0:x1] of the upright frame (the box must lie inside it), identical to slicing
-    `upright(frame.to_ndarray(format="rgb24"), frame.rotation)`.
+def clip_box(box: np.ndarray, width: int, height: int) -> tuple[int, int, int, int]:
+    """The integer part (x0, y0, x1, y1) of `box` inside a `width` x `height` frame (empty when outside)."""
+    x0, y0 = min(max(int(box[0]), 0), width), min(max(int(box[1]), 0), height)
+    return x0, y0, max(min(int(box[2]), width), x0), max(min(int(box[3]), height), y0)
 
-    A face crop is a small part of the frame: for common 8-bit planar formats without rotation the
-    planes of the box (plus a few pixels of context) are copied into a small frame and only that is
-    converted, several times cheaper than converting the whole picture.
+
+def region_array(frame: av.VideoFrame, x0: int, y0: int, x1: int, y1: int, pixel_format: str = "rgb24") -> np.ndarray:
+    """Pixels [y0:y1, x0:x1] of the upright frame in `pixel_format` ("rgb24", "gray"; the box must lie
+    inside the frame), identical to slicing `upright(frame.to_ndarray(format=pixel_format), frame.rotation)`.
+
+    A face is a small part of the frame: for common 8-bit planar formats without rotation the planes of
+    the box (plus a few pixels of context) are copied into a small frame and only that is converted,
+    several times cheaper than converting the whole picture; grey is read off the luma plane.
     """
     shift = _CHROMA_SHIFT.get(frame.format.name)
+    if pixel_format == "gray" and shift is not None and not frame.rotation:
+        luma = np.frombuffer(frame.planes[0], np.uint8).reshape(-1, frame.planes[0].line_size)[y0:y1, x0:x1]
+        full_range = frame.format.name.startswith("yuvj") or frame.color_range == 2  # AVCOL_RANGE_JPEG
+        return luma.copy() if full_range else _LIMITED_TO_FULL[luma]
     if shift is None or frame.rotation or x1 <= x0 or y1 <= y0 or frame.width % 2 or frame.height % 2:
         # (odd frame sizes take another swscale path, whose output a part cannot reproduce)
-        return upright(frame.to_ndarray(format="rgb24"), frame.rotation)[y0:y1, x0:x1]
+        return upright(frame.to_ndarray(format=pixel_format), frame.rotation)[y0:y1, x0:x1]
     align_x, align_y = _REGION_PAD << shift[0], _REGION_PAD << shift[1]
     px0, py0 = max(x0 - align_x, 0) // align_x * align_x, max(y0 - align_y, 0) // align_y * align_y
     px1 = min(-(-(x1 + align_x) // align_x) * align_x, frame.width)  # even sizes, as the frame's
@@ -186,7 +198,7 @@ def region_rgb(frame: av.VideoFrame, x0: int, y0: int, x1: int, y1: int) -> np.n
         target = np.frombuffer(dst, np.uint8).reshape(-1, dst.line_size)
         target[:dst.height, :dst.width] = source[py0 >> sy:(py0 >> sy) + dst.height,
                                                  px0 >> sx:(px0 >> sx) + dst.width]
-    return part.to_ndarray(format="rgb24")[y0 - py0:y1 - py0, x0 - px0:x1 - px0]
+    return part.to_ndarray(format=pixel_format)[y0 - py0:y1 - py0, x0 - px0:x1 - px0]
 
 
 class FrameReader:

@@ -1,9 +1,12 @@
 """`tables`: every table of the paper (and a few beyond it) from one tidy metrics CSV.
 
 The CSV is read by `pipeline.evaluate.metrics.read_tidy`: besides what `collect` writes it takes files
-without the `testset` (defaults to `dataset`) or `pretrained` column, and accuracies in per cent (a
-file with any accuracy above 1 is per cent throughout). A file it cannot use fails with one line naming
-it and the column that is missing or wrong.
+without the `testset` (defaults to `dataset`), `seed` (0), interval or `pretrained` columns, and
+accuracies in per cent (a file with any accuracy above 1 is per cent throughout). A file it cannot use
+fails with one line naming it and the column that is missing or wrong.
+
+Every number is the mean over the training seeds in the file, with `± std` where several seeds have it;
+the CSV versions add the bootstrap 95 % intervals of accuracies and AUCs (`pipeline/tables/seeds.py`).
 
 `--paper` (default: the shipped `pipeline/tables/paper_metrics.csv`, see `pipeline/tables/paper.py`)
 adds the paper's published value and the difference beside every reproduced value; `--paper none`
@@ -13,23 +16,24 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline.tables.crossdata import table2, table_celebdf, table_dfdc
+from pipeline.tables.crossdata import table2, table_celebdf, table_cross, table_dfdc
 from pipeline.tables.generalization import table1, table3, table_b6
 from pipeline.tables.lookup import Metrics
 from pipeline.tables.paper import NO_PAPER, PAPER_METRICS, load_paper, paper_note
 from pipeline.tables.perturbation import table4
 from pipeline.tables.render import Table, with_paper, write_tables
+from pipeline.tables.seeds import build_over_seeds
 
-BUILDERS = (table1, table_b6, table2, table3, table4, table_celebdf, table_dfdc)
+BUILDERS = (table1, table_b6, table2, table3, table4, table_celebdf, table_dfdc, table_cross)
 
 
 def build_tables(metrics: Metrics, paper: Metrics | None = None) -> list[Table]:
-    """Every table from `metrics`; with `paper` (the published numbers) each also shows the paper's value
-    and the difference beside every value the paper has."""
-    tables = [build(metrics) for build in BUILDERS]
+    """Every table from `metrics`, over its seeds; with `paper` (the published numbers) each also shows the
+    paper's value and the difference beside every value the paper has."""
+    tables = [build_over_seeds(build, metrics) for build in BUILDERS]
     if paper is None:
         return tables
-    published = [build(paper) for build in BUILDERS]
+    published = [build_over_seeds(build, paper) for build in BUILDERS]
     return [with_paper(ours, theirs, paper_note(ours.name)) for ours, theirs in zip(tables, published, strict=True)]
 
 

@@ -1,8 +1,9 @@
-"""Models tested on other data sets: Table 2 (DeeperForensics), Celeb-DF and DFDC (both beyond the paper)."""
+"""Models tested on other data sets: Table 2 (DeeperForensics), and beyond the paper Celeb-DF, DFDC and the
+cross-dataset AUC matrix of every `all` model on every test set."""
 from __future__ import annotations
 
 from pipeline.tables.lookup import Metrics
-from pipeline.tables.names import CELEBDF, DEEPERFORENSICS, DFDC, FFPP, model_name
+from pipeline.tables.names import CELEBDF, DEEPERFORENSICS, DFD, DFDC, FFPP, TESTSET_NAMES, model_name, model_order
 from pipeline.tables.render import Table, frame_from_rows
 
 ALL = "all"
@@ -44,3 +45,24 @@ def table_dfdc(metrics: Metrics) -> Table:
     return summary_table(metrics, "table_dfdc",
                          "DFDC test split, models trained on the DFDC train split: accuracy (%), video-level "
                          "AUC (%) and log-loss (not in the paper).", DFDC, DFDC)
+
+
+CROSS_TRAINING = (FFPP, DFDC)
+CROSS_TESTSETS = (FFPP, DFDC, DEEPERFORENSICS, CELEBDF, DFD)
+
+
+def table_cross(metrics: Metrics) -> Table:
+    """Video-level AUC (%) of every `all` model (rows: model x training set) on every test set (columns)."""
+    trained = {(m, d) for d in CROSS_TRAINING for m in metrics.models(d, CROSS_TESTSETS, [ALL])}
+    rows = {}
+    for model in model_order({m for m, _ in trained}):
+        for dataset in (d for d in CROSS_TRAINING if (model, d) in trained):
+            rows[(model_name(model), TESTSET_NAMES[dataset])] = {
+                TESTSET_NAMES[t]: 100.0 * metrics.get(model, dataset, ALL, t, "all", "auc") for t in CROSS_TESTSETS}
+    return Table(
+        "table_cross",
+        "Cross-dataset matrix: video-level AUC (%) of the models trained on all FF++ methods or on DFDC, on every "
+        "test set (FF++ and DFDC: their test splits; DFD: FF++'s DeepFakeDetection and actors videos; not in the "
+        "paper).",
+        frame_from_rows(rows, ["model", "trained on"], [TESTSET_NAMES[t] for t in CROSS_TESTSETS]),
+        [metrics.pretrained_note(CROSS_TRAINING, CROSS_TESTSETS, [ALL])])

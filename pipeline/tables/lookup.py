@@ -1,46 +1,80 @@
 """Look-ups into a tidy metrics table, with missing entries as NaN instead of errors."""
 from __future__ import annotations
 
+import copy
 import math
 
+import numpy as np
 import pandas as pd
 
-from pipeline.evaluate.metrics import RUN_COLUMNS, complete_accuracy, read_tidy
+from pipeline.evaluate.metrics import INTERVAL_COLUMNS, RUN_COLUMNS, complete_accuracy, read_tidy
 from pipeline.tables.names import model_name, model_order
+
+FIELDS = ("value", *INTERVAL_COLUMNS)  # what a look-up returns: the value or a bound of its 95 % interval
 
 
 class Metrics:
-    """A tidy metrics table indexed by (model, dataset, condition, testset, class, metric).
+    """A tidy metrics table indexed by (model, dataset, condition, testset, class, metric) and seed.
 
     Built from a CSV path or a frame through `read_tidy`: a missing `testset` column defaults to `dataset`,
-    per-cent accuracies become fractions, and a file without the needed columns raises `ValueError`
-    naming it and them.
+    a missing `seed` to 0, per-cent accuracies become fractions, and a file without the needed columns
+    raises `ValueError` naming it and them.
+
+    A look-up returns the `value` (or, in a `select`ed view, a bound of its interval) of one seed, or with
+    no seed selected the mean over the seeds that have it. Models, rows and notes do not depend on the seed.
     """
 
     def __init__(self, df: pd.DataFrame | str):
         self.df = complete_accuracy(read_tidy(df))
+        self.seed: int | None = None
+        self.field = "value"
         keys = zip(*(self.df[c] for c in [*RUN_COLUMNS, "class", "metric"]), strict=True)
-        self._values = dict(zip(keys, self.df["value"], strict=True))  # a repeated entry: the last one wins
+        self._values: dict[tuple, dict[int, tuple[float, ...]]] = {}
+        for key, seed, *values in zip(keys, self.df["seed"], *(self.df[f] for f in FIELDS), strict=True):
+            self._values.setdefault(key, {})[int(seed)] = tuple(values)  # a repeated entry: the last one wins
+
+    @property
+    def seeds(self) -> list[int]:
+        """The training seeds in the table, ascending."""
+        return sorted({int(s) for s in self.df["seed"]})
+
+    def select(self, seed: int | None, field: str = "value") -> Metrics:
+        """A view whose look-ups return `field` (`value`, `ci_low` or `ci_high`) of `seed` (None: the mean
+        over seeds)."""
+        if field not in FIELDS:
+            raise ValueError(f"unknown field {field!r}; expected one of {', '.join(FIELDS)}")
+        view = copy.copy(self)
+        view.seed, view.field = seed, field
+        return view
 
     def get(self, model: str, dataset: str, condition: str, testset: str, cls: str,
             metric: str = "accuracy") -> float:
-        return float(self._values.get((model, dataset, condition, testset, cls, metric), math.nan))
+        per_seed = self._values.get((model, dataset, condition, testset, cls, metric), {})
+        col = FIELDS.index(self.field)
+        if self.seed is not None:
+            return float(per_seed[self.seed][col]) if self.seed in per_seed else math.nan
+        known = [v[col] for v in per_seed.values() if not math.isnan(v[col])]
+        return float(np.mean(known)) if known else math.nan
 
     def percent(self, model: str, dataset: str, condition: str, testset: str, cls: str) -> float:
         """An accuracy in percent, as the paper prints it."""
         return 100.0 * self.get(model, dataset, condition, testset, cls, "accuracy")
 
-    def rows(self, dataset: str, testset: str, conditions: list[str] | None = None) -> pd.DataFrame:
-        sel = (self.df["dataset"] == dataset) & (self.df["testset"] == testset)
+    def rows(self, dataset: str | tuple[str, ...], testset: str | tuple[str, ...],
+             conditions: list[str] | None = None) -> pd.DataFrame:
+        """Rows of one or several training sets and test sets (and conditions)."""
+        sel = self.df["dataset"].isin(_names(dataset)) & self.df["testset"].isin(_names(testset))
         if conditions is not None:
             sel &= self.df["condition"].isin(conditions)
         return self.df[sel]
 
-    def models(self, dataset: str, testset: str, conditions: list[str] | None = None) -> list[str]:
-        """Models with any entry for this training set, test set and conditions, in the paper's order."""
+    def models(self, dataset: str | tuple[str, ...], testset: str | tuple[str, ...],
+               conditions: list[str] | None = None) -> list[str]:
+        """Models with any entry for these training sets, test sets and conditions, in the paper's order."""
         return model_order(set(self.rows(dataset, testset, conditions)["model"]))
 
-    def pretrained_note(self, dataset: str, testset: str, conditions: list[str] | None = None) -> str:
+    def pretrained_note(self, dataset: str | tuple[str, ...], testset: str | tuple[str, ...],
+                        conditions: list[str] | None = None) -> str:
         """Footnote saying which of the table's models did not start from pretrained weights."""
         rows = self.rows(dataset, testset, conditions)
         scratch, unknown = [], []
@@ -58,3 +92,7 @@ class Metrics:
         if not parts and len(rows):
             parts.append("All models started from pretrained weights (pretrained=true).")
         return " ".join(parts) or "No results yet."
+
+
+def _names(name: str | tuple[str, ...]) -> tuple[str, ...]:
+    return (name,) if isinstance(name, str) else name

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-FFPP, DFDC, DEEPERFORENSICS, CELEBDF = "ffpp", "dfdc", "deeperforensics", "celebdf"
+FFPP, DFDC, DEEPERFORENSICS, CELEBDF, DFD = "ffpp", "dfdc", "deeperforensics", "celebdf", "dfd"
+TESTSET_NAMES = {FFPP: "FF++", DFDC: "DFDC", DEEPERFORENSICS: "DeeperForensics", CELEBDF: "Celeb-DF", DFD: "DFD"}
 
 MODEL_NAMES = {
     "xception": "Xception",

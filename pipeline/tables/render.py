@@ -1,5 +1,9 @@
 """One rendering path for every table: Markdown (tabulate), LaTeX (booktabs) and CSV.
 
+A cell is the mean over training seeds (`pipeline.tables.seeds`); where several seeds have it, Markdown
+and LaTeX print `mean ± std` and the CSV has a `<column> std` column. Cells that are one accuracy or AUC
+carry the bootstrap 95 % interval over test videos in the CSV only (`<column> ci_low`, `<column> ci_high`).
+
 A table can carry the paper's values of its cells (`with_paper`). Markdown and LaTeX then print, under
 each row of ours, the paper's row and the difference (ours − paper), so every reproduced number stands
 above its published one in the same column; the CSV keeps one row per table row, with the columns
@@ -22,13 +26,18 @@ MISSING_MD = "–"
 MISSING_TEX = "--"
 OURS, PAPER = "ours", "paper"
 DIFF_MD, DIFF_TEX, DIFF_CSV = "Δ", "diff", "diff"  # the difference row's label (plain "diff" in LaTeX)
+PLUS_MINUS = " ± "
+STD, CI_LOW, CI_HIGH = "std", "ci_low", "ci_high"  # suffixes of the CSV's spread and interval columns
 
 
 @dataclass
 class Table:
     """A finished table: numeric cells (NaN = missing) under a named row index, plus caption and notes.
 
-    `paper`: the paper's values of the same cells (same index and columns, NaN where it has none), or None.
+    `derived`: columns whose cells combine several metrics (differences, averages): they get no interval.
+    The other frames have the index and columns of `frame` (NaN where a cell has none), or are None:
+    `std`: the standard deviation over seeds (None with one seed); `ci_low`, `ci_high`: the bootstrap
+    95 % interval (None without intervals); `paper`: the paper's values of the same cells.
     """
 
     name: str
@@ -36,6 +45,10 @@ class Table:
     frame: pd.DataFrame
     notes: list[str] = field(default_factory=list)
     decimals: int = 2
+    derived: tuple[str, ...] = ()
+    std: pd.DataFrame | None = None
+    ci_low: pd.DataFrame | None = None
+    ci_high: pd.DataFrame | None = None
     paper: pd.DataFrame | None = None
 
 
@@ -50,9 +63,11 @@ def with_paper(table: Table, paper: Table, note: str = "") -> Table:
     names = list(table.frame.index.names)
     index = (pd.MultiIndex.from_tuples(labels, names=names) if len(names) > 1
              else pd.Index(labels, name=names[0], dtype=object))
-    frame = table.frame.reindex(index)
     published = paper.frame.reindex(index=index, columns=table.frame.columns)
-    return replace(table, frame=frame, paper=published, notes=[*table.notes, *([note] if note else [])])
+    spread = {name: None if getattr(table, name) is None else getattr(table, name).reindex(index)
+              for name in ("std", "ci_low", "ci_high")}
+    return replace(table, frame=table.frame.reindex(index), paper=published, **spread,
+                   notes=[*table.notes, *([note] if note else [])])
 
 
 def frame_from_rows(rows: dict, index: str | list[str], columns: list[str]) -> pd.DataFrame:
@@ -84,6 +99,12 @@ def diff_text(value: float, decimals: int, missing: str) -> str:
     return text[1:] if float(text) == 0 else text
 
 
+def mean_text(value: float, std: float, decimals: int, missing: str) -> str:
+    """A cell of ours: the mean, with `± std` where several seeds have it."""
+    text = cell_text(value, decimals, missing)
+    return text if math.isnan(value) or math.isnan(std) else f"{text}{PLUS_MINUS}{std:.{decimals}f}"
+
+
 def body_rows(table: Table, missing: str, diff_label: str) -> tuple[list[str], list[list[str]]]:
     """Headers and rows of cell texts: row labels first; with paper values, a label column more and each
     row of ours followed by the paper's row and the difference row (where the paper has a value)."""
@@ -92,17 +113,19 @@ def body_rows(table: Table, missing: str, diff_label: str) -> tuple[list[str], l
     columns = [str(c) for c in table.frame.columns]
     labels = [list(label) if n_labels > 1 else [label] for label in table.frame.index]
     ours = table.frame.to_numpy(dtype=float)
+    stds = np.full_like(ours, np.nan) if table.std is None else table.std.to_numpy(dtype=float)
 
-    def cells(values) -> list[str]:
-        return [cell_text(float(v), table.decimals, missing) for v in values]
+    def cells(values, spread=None) -> list[str]:
+        spread = np.full(len(values), np.nan) if spread is None else spread
+        return [mean_text(float(v), float(s), table.decimals, missing) for v, s in zip(values, spread, strict=True)]
 
     if table.paper is None:
-        return names + columns, [[cell_text(x, 0, missing) for x in label] + cells(values)
-                                 for label, values in zip(labels, ours, strict=True)]
+        return names + columns, [[cell_text(x, 0, missing) for x in label] + cells(values, spread)
+                                 for label, values, spread in zip(labels, ours, stds, strict=True)]
     paper = table.paper.to_numpy(dtype=float)
     rows = []
-    for label, values, published in zip(labels, ours, paper, strict=True):
-        rows.append([cell_text(x, 0, missing) for x in label] + [OURS] + cells(values))
+    for label, values, spread, published in zip(labels, ours, stds, paper, strict=True):
+        rows.append([cell_text(x, 0, missing) for x in label] + [OURS] + cells(values, spread))
         if not np.isnan(published).all():
             rows.append([""] * n_labels + [PAPER] + cells(published))
             rows.append([""] * n_labels + [diff_label] +
@@ -127,24 +150,27 @@ def to_markdown(table: Table) -> str:
 
 
 def to_latex(table: Table) -> str:
-    text = render_body(table, "latex_booktabs", MISSING_TEX, DIFF_TEX)
+    text = render_body(table, "latex_booktabs", MISSING_TEX, DIFF_TEX).replace("±", r"$\pm$")  # tabulate keeps ±
     notes = "".join(f"\n{{\\footnotesize {_tex_escape(n)}\\par}}" for n in table.notes)
     return (f"\\begin{{table}}\n\\centering\n\\caption{{{_tex_escape(table.caption)}}}\n"
             f"\\label{{tab:{table.name}}}\n{text}\n{notes}\n\\end{{table}}\n")
 
 
 def to_csv(table: Table) -> str:
-    """Full-precision numbers; missing cells are empty. With paper values each column `C` is followed by
+    """Full-precision numbers; missing cells are empty. Each column `C` is followed by `C std` (several
+    seeds), `C ci_low` and `C ci_high` (intervals; not for derived columns), and with paper values by
     `C paper` and `C diff` (ours − paper)."""
-    if table.paper is None:
-        return table.frame.reset_index().to_csv(index=False)
-    diff = table.frame - table.paper
     columns = {}
     for c in table.frame.columns:
         columns[c] = table.frame[c]
-        columns[f"{c} {PAPER}"] = table.paper[c]
-        columns[f"{c} {DIFF_CSV}"] = diff[c]
-    return pd.DataFrame(columns, index=table.frame.index).reset_index().to_csv(index=False)
+        if table.std is not None:
+            columns[f"{c} {STD}"] = table.std[c]
+        if table.ci_low is not None and table.ci_high is not None and c not in table.derived:
+            columns[f"{c} {CI_LOW}"], columns[f"{c} {CI_HIGH}"] = table.ci_low[c], table.ci_high[c]
+        if table.paper is not None:
+            columns[f"{c} {PAPER}"] = table.paper[c]
+            columns[f"{c} {DIFF_CSV}"] = table.frame[c] - table.paper[c]
+    return pd.DataFrame(columns, index=table.frame.index, columns=list(columns)).reset_index().to_csv(index=False)
 
 
 def write_tables(tables: list[Table], out_dir: str | os.PathLike) -> list[Path]:
@@ -166,6 +192,6 @@ def _write(path: Path, text: str) -> Path:
 
 def _tex_escape(text: str) -> str:
     for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
-                 ("–", "--"), ("−", "-"), ("Δ", r"$\Delta$")):
+                 ("–", "--"), ("−", "-"), ("Δ", r"$\Delta$"), ("±", r"$\pm$")):
         text = text.replace(a, b)
     return text

@@ -159,6 +159,32 @@ def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Opt
 
 
 @torch.no_grad()
+def precise_bn(model: nn.Module, loader: DataLoader, rt: Runtime, batches: int) -> None:
+    """Replace the running BatchNorm statistics by their average over the first `batches` training batches.
+
+    Running averages lag the weights by ~1/momentum steps (10 for momentum 0.1; 100 for I3D's TF-style 0.01),
+    so a run of a few dozen steps evaluates with statistics of an older network, and the predictions of the
+    eval-mode model collapse towards a constant. Re-estimating them with the current weights ("precise BN",
+    Wu & Johnson 2021, "Rethinking 'Batch' in BatchNorm") fixes that; long runs are unaffected. Frozen
+    BatchNorm layers (eval mode under `model.train()`) keep their statistics.
+    """
+    model.train()
+    layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
+    momenta = [m.momentum for m in layers]
+    for layer in layers:
+        layer.reset_running_stats()
+        layer.momentum = None  # cumulative average over the batches below
+    for i, (x, y) in enumerate(loader):
+        if i == batches:
+            break
+        x, _ = rt.prepare(x, y)
+        with rt.autocast():
+            model(x)
+    for layer, momentum in zip(layers, momenta):
+        layer.momentum = momentum
+
+
+@torch.no_grad()
 def validate(model: nn.Module, loader: DataLoader, rt: Runtime) -> tuple[float, float]:
     """Mean BCE loss and accuracy (threshold 0.5) over the fixed validation batches."""
     model.eval()
@@ -240,6 +266,8 @@ def fit(model: nn.Module, cfg: TrainConfig, *, train_loader: CheckedLoader, val_
         lr = optimizer.param_groups[0]["lr"]
         start = time.perf_counter()
         train_loss = train_epoch(model, train_loader, optimizer, rt, desc=f"epoch {epoch}/{cfg.epochs}")
+        if cfg.precise_bn_batches and math.isfinite(train_loss):
+            precise_bn(model, train_loader, rt, cfg.precise_bn_batches)
         val_loss, val_acc = validate(model, val_loader, rt) if math.isfinite(train_loss) else (math.nan, math.nan)
         row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "val_acc": val_acc, "lr": lr,
                "seconds": round(time.perf_counter() - start, 3)}
