@@ -202,6 +202,7 @@ def test_paper_plan_counts_every_experiment(paper_tree, paper_plan):
         # each on its own test set; FF++ `all` also on DeeperForensics, Celeb-DF, DFDC and DFD, DFDC's on FF++, Celeb-DF
         "evaluate_model": ffpp_runs + models + 6 * models,
         "perturbation": 2, "tsne_figure": 1, "gradcam_figure": 1, "collect_metrics": 1, "tables": 1, "all": 1,
+        "robustness_sweep": models * 7, "robustness_report": 1,  # every FF++ `all` model x 7 perturbations
     }
 
 
