@@ -82,7 +82,7 @@ config = tiny_config(work, {}, ("ffpp",))
 results = yaml.safe_load(config.read_text())["results"]
 print(config)
 print(" ".join(f"{results}/manifests/ffpp/all/{split}.csv" for split in ("train", "val", "test")))
-print(" ".join(f"{results}/eval/ffpp/all/{m}/ffpp.metrics.csv" for m in models))
+print(" ".join(f"{results}/eval/ffpp/all/{m}/seed0/ffpp.metrics.csv" for m in models))
 print(results)
 EOF
   )

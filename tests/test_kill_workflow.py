@@ -107,7 +107,7 @@ def test_killed_workflow_reruns_to_identical_outputs(tmp_path):
     wf.unlock_after_kill()
     done = wf.run()
     assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
-    log = (wf.results / "logs/train_model/dfdc/all/efficientnet_b3.log").read_text()
+    log = (wf.results / "logs/train_model/dfdc/all/efficientnet_b3/seed0.log").read_text()
     assert "resuming after epoch 1 " in log, log[-2000:]
     resumed = snapshot(wf.results)
     assert [row["epoch"] for row in resumed[f"{MODEL}/metrics.csv"]] == ["1", "2", "3"]

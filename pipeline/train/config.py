@@ -35,7 +35,7 @@ class TrainConfig:
     threads: int = 2
     keep_state: bool = True  # keep the resume state of a finished run (raising `epochs` then continues it)
     max_bad_fraction: float = 0.01  # samples with an undecodable frame or video, beyond which the run stops
-    bf16: bool | None = None  # bf16 autocast: None = on CUDA only; True also on the CPU (fast where it has AMX)
+    bf16: bool | None = None  # bf16 autocast: None = where native (CUDA, CPUs with AMX/AVX-512 BF16); True always
     precise_bn_batches: int = 0  # > 0: BatchNorm statistics re-estimated from this many training batches per epoch
     pretrained: str = ""
     preprocess: dict = field(default_factory=dict)
