@@ -32,7 +32,7 @@ demo: install
 	@echo "  report:  results/report.html"
 
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile  # two workers: most tests keep one core busy
 
 clean-results:
 	rm -rf results .snakemake
