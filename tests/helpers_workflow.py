@@ -14,8 +14,18 @@ ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 
+# Workflow tests check plumbing, not learning: every run trains 2 x 2 steps at 32 px (a test's own
+# `demo.overrides` win). The demo's own 64-px, 20-step runs would cost minutes per test on 2 cores.
+PLUMBING = {"demo": {"overrides": {
+    "train": {"steps_per_epoch": 2, "image_size": 32, "precise_bn_batches": 1},
+    "hparams": {m: {"steps_per_epoch": 2, "image_size": 32} for m in
+                ("xception", "efficientnet_b3", "efficientnet_b3_lstm", "efficientnet_b3_bigru", "r3d_18", "i3d_rgb")},
+}}}
+
+
 def write_config(tmp: Path, overrides: dict | None = None) -> Path:
-    """The default config with results, demo and dataset folders moved under `tmp`, plus `overrides`.
+    """The default config with results, demo and dataset folders moved under `tmp`, plus `PLUMBING` and
+    `overrides`.
 
     `conditions` in `overrides` replaces the default set (merging could only add conditions); pass
     `--replace-workflow-config` to snakemake for that to reach the run (see `snakemake`).
@@ -28,7 +38,7 @@ def write_config(tmp: Path, overrides: dict | None = None) -> Path:
              "celebdf": "Celeb-DF-v2", "dfd": "FaceForensics++"}
     for key, folder in names.items():
         cfg["datasets"][key]["root"] = str(demo_root / folder)
-    cfg = deep_merge(cfg, overrides or {})
+    cfg = deep_merge(deep_merge(cfg, PLUMBING), overrides or {})
     if overrides and "conditions" in overrides:
         cfg["conditions"] = overrides["conditions"]
     path = tmp / "config.yaml"

@@ -17,9 +17,7 @@ SMALL = {
                    "wo_swap": ["Deepfakes", "FaceSwap", "FaceShifter"]},
     "evaluate": {"perturbation": {"models": ["efficientnet_b3_lstm", "r3d_18"]}},
 }
-# plumbing, not learning: 2 x 2 steps per run (demo.overrides win over the rest of the config)
-SMALL["demo"]["overrides"] = {"train": {"steps_per_epoch": 2},
-                              "hparams": {m: {"steps_per_epoch": 2} for m in ("efficientnet_b3_lstm", "r3d_18")}}
+# plumbing, not learning: 2 x 2 steps per run at 32 px (helpers_workflow.PLUMBING)
 
 
 @pytest.mark.slow

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from torch import nn
@@ -113,12 +114,6 @@ def seed_everything(seed: int, epoch: int) -> None:
     torch.manual_seed(derived)
 
 
-def _init_worker(_: int) -> None:
-    import cv2
-
-    cv2.setNumThreads(1)  # one decode thread per worker; the workers are the parallelism
-
-
 def build_loader(rows: list[ManifestRow], cfg: TrainConfig, *, size: int, clip_len: int, steps: int,
                  augment: bool, device: torch.device) -> CheckedLoader:
     """`steps` balanced batches per epoch over `rows` (augmented for training); samples with replaced frames
@@ -126,9 +121,12 @@ def build_loader(rows: list[ManifestRow], cfg: TrainConfig, *, size: int, clip_l
     dataset = ClipDataset(rows, clip_len=clip_len, size=size, augment=ClipAugment(size) if augment else None,
                           flags=True)
     sampler = BalancedBatchSampler(dataset.labels, dataset.groups, cfg.batch_size, steps, cfg.seed)
+    if cfg.num_workers > 0:
+        # One decode thread per worker (the workers are the parallelism), set before they fork: a forked
+        # child that resizes OpenCV's thread pool waits forever on the parent's pool threads, which it lacks.
+        cv2.setNumThreads(1)
     loader = DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.num_workers,
-                        persistent_workers=cfg.num_workers > 0, pin_memory=device.type == "cuda",
-                        worker_init_fn=_init_worker if cfg.num_workers > 0 else None)
+                        persistent_workers=cfg.num_workers > 0, pin_memory=device.type == "cuda")
     return CheckedLoader(loader, BadSampleTally(cfg.max_bad_fraction))
 
 
