@@ -32,7 +32,7 @@ demo: install
 	@echo "  report:  results/report.html"
 
 test: install
-	$(BIN)/python -m pytest -n 2 --dist loadfile  # two workers: most tests keep one core busy
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder  # two workers, slowest files first (conftest.py)
 
 clean-results:
 	rm -rf results .snakemake

@@ -23,9 +23,9 @@ PLUMBING = {"demo": {"overrides": {
 }}}
 
 
-def write_config(tmp: Path, overrides: dict | None = None) -> Path:
-    """The default config with results, demo and dataset folders moved under `tmp`, plus `PLUMBING` and
-    `overrides`.
+def write_config(tmp: Path, overrides: dict | None = None, plumbing: bool = True) -> Path:
+    """The default config with results, demo and dataset folders moved under `tmp`, plus `PLUMBING`
+    (unless `plumbing` is false: the demo's own training) and `overrides`.
 
     `conditions` in `overrides` replaces the default set (merging could only add conditions); pass
     `--replace-workflow-config` to snakemake for that to reach the run (see `snakemake`).
@@ -38,7 +38,7 @@ def write_config(tmp: Path, overrides: dict | None = None) -> Path:
              "celebdf": "Celeb-DF-v2", "dfd": "FaceForensics++"}
     for key, folder in names.items():
         cfg["datasets"][key]["root"] = str(demo_root / folder)
-    cfg = deep_merge(deep_merge(cfg, PLUMBING), overrides or {})
+    cfg = deep_merge(deep_merge(cfg, PLUMBING) if plumbing else cfg, overrides or {})
     if overrides and "conditions" in overrides:
         cfg["conditions"] = overrides["conditions"]
     path = tmp / "config.yaml"
@@ -81,9 +81,9 @@ WORKFLOW_FILES = ("Snakefile", "rules", "schemas", "pipeline", "envs", "report",
                   "workflow_config.yaml")
 
 
-def tiny_config(tmp: Path, overrides: dict, datasets: tuple[str, ...]) -> Path:
+def tiny_config(tmp: Path, overrides: dict, datasets: tuple[str, ...], plumbing: bool = True) -> Path:
     """write_config + keep only `datasets` (overrides can add keys, not remove them)."""
-    path = write_config(tmp, overrides)
+    path = write_config(tmp, overrides, plumbing)
     cfg = yaml.safe_load(path.read_text())
     cfg["datasets"] = {k: v for k, v in cfg["datasets"].items() if k in datasets}
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
