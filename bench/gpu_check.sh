@@ -78,7 +78,7 @@ sys.path.insert(0, "tests")
 from helpers_workflow import tiny_config  # noqa: E402
 
 work, models = Path(sys.argv[1]), sys.argv[2:]
-config = tiny_config(work, {}, ("ffpp",), plumbing=False)  # the demo's own training lengths
+config = tiny_config(work, {}, ("ffpp",), short_runs=False)  # the demo's own training lengths
 results = yaml.safe_load(config.read_text())["results"]
 print(config)
 print(" ".join(f"{results}/manifests/ffpp/all/{split}.csv" for split in ("train", "val", "test")))

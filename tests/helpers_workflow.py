@@ -16,16 +16,18 @@ SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 # Workflow tests check plumbing, not learning: every run trains 2 x 2 steps at 32 px (a test's own
 # `demo.overrides` win). The demo's own 64-px, 20-step runs would cost minutes per test on 2 cores.
-PLUMBING = {"demo": {"overrides": {
-    "train": {"steps_per_epoch": 2, "image_size": 32, "precise_bn_batches": 1},
-    "hparams": {m: {"steps_per_epoch": 2, "image_size": 32} for m in
-                ("xception", "efficientnet_b3", "efficientnet_b3_lstm", "efficientnet_b3_bigru", "r3d_18", "i3d_rgb")},
-}}}
+PLUMBING_RUN = {"steps_per_epoch": 2, "image_size": 32}
 
 
-def write_config(tmp: Path, overrides: dict | None = None, plumbing: bool = True) -> Path:
-    """The default config with results, demo and dataset folders moved under `tmp`, plus `PLUMBING`
-    (unless `plumbing` is false: the demo's own training) and `overrides`.
+def plumbing(models: list[str]) -> dict:
+    """demo.overrides giving every run of `models` PLUMBING_RUN (also over the demo's per-model hparams)."""
+    return {"demo": {"overrides": {"train": {**PLUMBING_RUN, "precise_bn_batches": 1},
+                                   "hparams": {m: PLUMBING_RUN for m in models}}}}
+
+
+def write_config(tmp: Path, overrides: dict | None = None, short_runs: bool = True) -> Path:
+    """The default config with results, demo and dataset folders moved under `tmp`, plus `plumbing`
+    runs (unless `short_runs` is false: the demo's own training) and `overrides`.
 
     `conditions` in `overrides` replaces the default set (merging could only add conditions); pass
     `--replace-workflow-config` to snakemake for that to reach the run (see `snakemake`).
@@ -38,7 +40,7 @@ def write_config(tmp: Path, overrides: dict | None = None, plumbing: bool = True
              "celebdf": "Celeb-DF-v2", "dfd": "FaceForensics++"}
     for key, folder in names.items():
         cfg["datasets"][key]["root"] = str(demo_root / folder)
-    cfg = deep_merge(deep_merge(cfg, PLUMBING) if plumbing else cfg, overrides or {})
+    cfg = deep_merge(deep_merge(cfg, plumbing(cfg["models"])) if short_runs else cfg, overrides or {})
     if overrides and "conditions" in overrides:
         cfg["conditions"] = overrides["conditions"]
     path = tmp / "config.yaml"
@@ -81,9 +83,9 @@ WORKFLOW_FILES = ("Snakefile", "rules", "schemas", "pipeline", "envs", "report",
                   "workflow_config.yaml")
 
 
-def tiny_config(tmp: Path, overrides: dict, datasets: tuple[str, ...], plumbing: bool = True) -> Path:
+def tiny_config(tmp: Path, overrides: dict, datasets: tuple[str, ...], short_runs: bool = True) -> Path:
     """write_config + keep only `datasets` (overrides can add keys, not remove them)."""
-    path = write_config(tmp, overrides, plumbing)
+    path = write_config(tmp, overrides, short_runs)
     cfg = yaml.safe_load(path.read_text())
     cfg["datasets"] = {k: v for k, v in cfg["datasets"].items() if k in datasets}
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))

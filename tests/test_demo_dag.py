@@ -17,7 +17,7 @@ SMALL = {
                    "wo_swap": ["Deepfakes", "FaceSwap", "FaceShifter"]},
     "evaluate": {"perturbation": {"models": ["efficientnet_b3_lstm", "r3d_18"]}},
 }
-# plumbing, not learning: 2 x 2 steps per run at 32 px (helpers_workflow.PLUMBING)
+# plumbing, not learning: 2 x 2 steps per run at 32 px (helpers_workflow.plumbing)
 
 
 @pytest.mark.slow
