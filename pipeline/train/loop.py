@@ -45,7 +45,7 @@ def native_bf16(device: torch.device) -> bool:
 
 @dataclass(frozen=True)
 class Runtime:
-    """Where and how batches run: device, bf16 autocast (CUDA) and channels-last memory (2D models on CUDA).
+    """Where and how batches run: device, bf16 autocast (where native) and channels-last memory (2D models on CUDA).
 
     `bf16=None` means autocast where the hardware runs bf16 natively: CUDA, or a CPU with AMX or AVX-512
     BF16 (there it halves step time; on an AVX2-only CPU emulated bf16 is ~10x slower than float32).
