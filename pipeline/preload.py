@@ -190,6 +190,7 @@ def serve(path: Path, watch_pid: int | None, idle_timeout: float) -> int:
                     pid = os.fork()
                     if pid == 0:
                         _child(request, fds, {conn.fileno(), *_selector_fds(selector)})
+                    _own_group(pid)  # before the client learns the pid: its signals go to this group
                     for fd in fds:
                         os.close(fd)
                     conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
@@ -220,6 +221,15 @@ def serve(path: Path, watch_pid: int | None, idle_timeout: float) -> int:
             path.parent.rmdir()  # start_server's private folder
         except OSError:
             pass
+
+
+def _own_group(pid: int) -> None:
+    """Make the child lead its own process group from the parent too (the child also does it): whichever
+    runs first, the group exists before the client can forward a signal to it (`os.killpg(pid, ...)`)."""
+    try:
+        os.setpgid(pid, pid)
+    except OSError:  # the child already exited, or set it itself and exec'd
+        pass
 
 
 def _selector_fds(selector: selectors.BaseSelector) -> list[int]:

@@ -202,7 +202,8 @@ def test_jobs_spread_over_the_gpus_before_sharing_one(tmp_path):
         devices = _devices(procs)
     finally:
         _finish(tmp_path, procs)
-    assert devices[:2] == ["0", "1"] and devices[2] in ("0", "1")
+    # slot 0 of both devices before slot 1 of either, whichever job's Python starts first
+    assert sorted(devices) == ["0", "0", "1"], devices
 
 
 def test_jobs_per_device_setting(monkeypatch):
