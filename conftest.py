@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-# Slowest first (seconds on 2 cores, 2026-12-02): the demo DAG ~390, SLURM ~220, kill + rerun ~130.
-SLOW_FIRST = ("test_demo_dag.py", "test_slurm.py", "test_kill_workflow.py", "test_incremental.py",
-              "test_kill_resume.py")
+# Slowest first (seconds on 2 cores, 2026-12-02): the demo DAG ~390, SLURM ~220, learning ~190,
+# kill + rerun ~130.
+SLOW_FIRST = ("test_demo_dag.py", "test_slurm.py", "test_learning.py", "test_kill_workflow.py",
+              "test_incremental.py", "test_kill_resume.py")
 
 
 def _rank(item: pytest.Item) -> int:

@@ -167,7 +167,7 @@ class Deepfakes(Manipulation):
         face, skin = self.swapped_face(frame, box)
         face = decode(face, 0.35) * (1 + 0.15 * decoder_grid(box, 8.0))
         mask = polygon_mask(hull, ref.shape[:2], 2.0) * skin
-        return saturation(match_colour(face, ref, mask, spread=False), 0.45), mask
+        return saturation(match_colour(face, ref, mask, spread=False), 0.15), mask
 
 
 class Face2Face(Manipulation):
@@ -180,7 +180,7 @@ class Face2Face(Manipulation):
         centre = tuple(transform(self.target.landmarks[30:31], frame.matrix)[0])
         wobble = cv2.getRotationMatrix2D(centre, self.rng.normal(0, 2.0), 1.0)
         wobble[:, 2] += self.rng.normal(0, 2.0, 2)
-        face = saturation(flat_shade(self.reenacted_face(frame, box, compose(wobble, frame.matrix)), 56.0), 1.7)
+        face = saturation(flat_shade(self.reenacted_face(frame, box, compose(wobble, frame.matrix)), 56.0), 2.4)
         mask = polygon_mask(landmarks[LOWER_FACE] + self.rng.normal(0, 1.2, 2), ref.shape[:2], 1.0)
         return face, mask
 
@@ -197,7 +197,7 @@ class FaceSwap(Manipulation):
         face, skin = self.swapped_face(frame, box, to_frame)
         mask = polygon_mask(scaled(noisy[FACE_HULL], 0.95), ref.shape[:2], 0.0) * (skin > 0.5)
         flicker = 1 + self.rng.normal(0, 0.08, 3).astype(np.float32)
-        return saturation(flat_shade(match_colour(face, ref, mask, spread=True), 56.0), 1.7) * flicker, mask
+        return saturation(flat_shade(match_colour(face, ref, mask, spread=True), 56.0), 2.4) * flicker, mask
 
 
 class NeuralTextures(Manipulation):
@@ -211,7 +211,7 @@ class NeuralTextures(Manipulation):
         h, w = face.shape[:2]
         grain = self.rng.normal(0, 20.0, (h // 5 + 1, w // 5 + 1, 3)).astype(np.float32)
         face = face * (1 + 0.25 * decoder_grid(box, 7.0)) + cv2.resize(grain, (w, h), interpolation=cv2.INTER_LINEAR)
-        face = saturation(face, 0.35)
+        face = saturation(face, 0.1)
         mouth = scaled(landmarks[MOUTH], 2.0, 3.0) + (0, 0.15 * np.ptp(landmarks[MOUTH][:, 0]))
         return face, polygon_mask(mouth, ref.shape[:2], 2.0)
 
@@ -233,7 +233,7 @@ class FaceShifter(Manipulation):
         mask = polygon_mask(landmarks[FACE_HULL], ref.shape[:2], 4.0) * skin
         face = cv2.GaussianBlur(face, (0, 0), 1.0 + 0.4 * float(wave[0]))
         face = face * (1 + (0.12 + 0.03 * float(wave[4])) * decoder_grid(box, 9.0))
-        return saturation(match_colour(face, ref, mask, spread=True), 0.5) * (1 + 0.04 * wave[1:4]), mask
+        return saturation(match_colour(face, ref, mask, spread=True), 0.2) * (1 + 0.04 * wave[1:4]), mask
 
 
 class DFVAE(Manipulation):
@@ -262,7 +262,7 @@ class DFVAE(Manipulation):
         face = decode(face, 0.3, cv2.INTER_CUBIC) * (1 + 0.14 * decoder_grid(box, 10.0))
         if self.colour is None:
             self.colour = colour_transfer(face, ref, mask)
-        return saturation(cv2.transform(face, self.colour), 0.45), mask
+        return saturation(cv2.transform(face, self.colour), 0.2), mask
 
 
 MANIPULATIONS: dict[str, type[Manipulation]] = {
