@@ -30,8 +30,7 @@ def test_an_image_and_a_video_model_learn_the_demo_fakes(tmp_path):
         "datasets": {"ffpp": {"methods": ["Deepfakes"]},
                      **{d: {"enabled": False} for d in ("dfdc", "deeperforensics", "celebdf", "dfd")}},
         "demo": {"identities": 40, "seconds": 2.0, "dfdc_parts": 2, "dfdc_videos_per_part": 3, "celebdf_videos": 1,
-                 "overrides": {"train": {"image_size": 64, "precise_bn_batches": 3}, "hparams": RUNS,
-                               "robustness": {"models": []}}},
+                 "overrides": {"train": {"image_size": 64, "precise_bn_batches": 3}, "hparams": RUNS}},
     }
     config = write_config(tmp_path, overrides, short_runs=False)
     results = tmp_path / "results"
