@@ -11,6 +11,7 @@ from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
 
 from helpers_evaluate import VIDEOS, TinyImage, TinyVideo, make_store, models_available, real_checkpoint
 from pipeline.__main__ import main
+from pipeline.evaluate import inference
 from pipeline.evaluate.inference import (InferenceParams, batched_means, predict_manifest, video_units,
                                          window_starts)
 from pipeline.evaluate.metrics import (TIDY_COLUMNS, Bootstrap, bootstrap_intervals, class_accuracy,
@@ -188,3 +189,13 @@ def test_evaluate_real_tiny_model(tmp_path):
                  "--out-metrics", str(met), "--params", '{"stride": 16, "batch_size": 2}']) == 0
     m = pd.read_csv(met)
     assert (m["model"] == "r3d_18").all() and len(pd.read_csv(pred)) == 4
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_inference_autocasts_exactly_where_training_would(monkeypatch, native):
+    """Inference runs a model in bf16 where the device computes it natively (as `train` does with `bf16: null`),
+    and returns float32 either way."""
+    monkeypatch.setattr(inference, "native_bf16", lambda device: native)
+    seen = inference.forward(lambda x: x * torch.is_autocast_enabled("cpu"), torch.ones(2), torch.device("cpu"))
+    assert seen.dtype == torch.float32
+    assert seen.tolist() == ([1.0, 1.0] if native else [0.0, 0.0])

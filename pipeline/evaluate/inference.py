@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from pipeline.bf16 import native_bf16
 from pipeline.checkpoint import load_checkpoint
 from pipeline.data.transforms import loop_to_length, to_model_input
 from pipeline.store import ClipStore, UnreadableVideo
@@ -174,8 +175,9 @@ def batched_means(fn: Callable[[torch.Tensor], torch.Tensor], units: Iterable[to
 
 
 def forward(fn: Callable[[torch.Tensor], torch.Tensor], batch: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """One no-grad forward pass (bf16 autocast on CUDA); float32 results on the CPU."""
-    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+    """One no-grad forward pass, with bf16 autocast where the device runs bf16 natively (as training does with
+    `bf16: null`); float32 results on the CPU."""
+    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=native_bf16(device)):
         return fn(batch.to(device, non_blocking=True)).float().cpu()
 
 

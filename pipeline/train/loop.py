@@ -22,6 +22,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from pipeline.bf16 import native_bf16
 from pipeline.checkpoint import save_atomic, save_checkpoint
 from pipeline.data.augment import ClipAugment
 from pipeline.data.dataset import BadSampleTally, CheckedLoader, ClipDataset
@@ -34,13 +35,6 @@ log = logging.getLogger("pipeline.train")
 
 STATE_FORMAT = "stdd-train-state"
 METRIC_COLUMNS = ("epoch", "train_loss", "val_loss", "val_acc", "lr", "seconds")
-
-
-def native_bf16(device: torch.device) -> bool:
-    """Whether `device` computes in bf16 natively: CUDA, or a CPU with AMX tiles or AVX-512 BF16."""
-    if device.type == "cuda":
-        return True
-    return device.type == "cpu" and (torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
 
 
 @dataclass(frozen=True)
