@@ -101,6 +101,9 @@ rule crop_faces:
         log_path("crop_faces", "{dataset}/shard{shard}"),
     benchmark:
         bench_path("crop_faces", "{dataset}/shard{shard}")
+    # before any further detection: each shard's temp() pre-crops go as soon as its crops exist, so only
+    # the shards in flight hold pre-crops (README "Preprocessing cost")
+    priority: 1
     conda:
         "../envs/preprocess.yaml"
     threads: 1

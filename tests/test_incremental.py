@@ -97,6 +97,7 @@ def workflow(tmp_path_factory) -> Workflow:
     wf = Workflow(tmp_path_factory.mktemp("incremental"))
     result = wf.snakemake("--cores", "2")
     assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
+    wf.first_run = result.stdout + result.stderr
     return wf
 
 
@@ -132,6 +133,21 @@ def bump(path: Path) -> None:
 
 def test_nothing_to_do_after_the_run(workflow):
     assert workflow.plan() == []
+
+
+def test_pre_crops_live_only_while_their_shard_is_in_flight(workflow):
+    """crop_faces outranks new detections (its `priority`), so at --cores 2 at most 2 shards' temporary
+    pre-crop stores exist at any moment, and none is left at the end."""
+    live, peak, made = 0, 0, 0
+    for line in workflow.first_run.splitlines():
+        if re.match(r"Finished jobid: \d+ \(Rule: detect_faces\)", line):
+            live, made = live + 1, made + 1
+            peak = max(peak, live)
+        elif line.startswith("Removing temporary output") and "/precrops/" in line:
+            live -= 1
+    assert made == OVERRIDES["datasets"]["dfdc"]["shards"] and live == 0
+    assert peak <= 2
+    assert not list((workflow.results / "preprocess/dfdc/precrops").glob("*.h5"))
 
 
 def _one_video_per_shard(workflow: Workflow) -> tuple[str, str, str]:
