@@ -136,8 +136,9 @@ def test_nothing_to_do_after_the_run(workflow):
 
 
 def test_pre_crops_live_only_while_their_shard_is_in_flight(workflow):
-    """crop_faces outranks new detections (its `priority`), so at --cores 2 at most 2 shards' temporary
-    pre-crop stores exist at any moment, and none is left at the end."""
+    """At --cores 2 at most 2 shards' temporary pre-crop stores exist at any moment, and none is left at the
+    end (the README's disk claim). Snakemake's scheduler already interleaves detect and crop here; crop_faces'
+    `priority` makes that a rule rather than a scheduling habit, so this checks the claim, not the priority."""
     live, peak, made = 0, 0, 0
     for line in workflow.first_run.splitlines():
         if re.match(r"Finished jobid: \d+ \(Rule: detect_faces\)", line):
