@@ -114,6 +114,38 @@ def crop(shard: Path, detections: Path, out: Path) -> list[str]:
                    "--params", json.dumps({**p, "crop_size": 320}))
 
 
+def kill_mid_write(argv: list[str], store: Path, outputs: list[Path], delay: float, tries: int = 6) -> None:
+    """SIGKILL `argv` `delay` s after its temporary store appeared, while it is still being written.
+
+    The kill point is a time, and a loaded machine can run the job faster or slower than the reference
+    run that set it: the group is first frozen (SIGSTOP), and if the store is already under its final
+    name (or the job has ended) the try is discarded and repeated with a quarter of the delay. What is checked after the kill
+    never weakens; only when to kill adapts.
+    """
+    for _ in range(tries):
+        for path in [store, *outputs, *temporaries(store)]:
+            path.unlink(missing_ok=True)
+        elapsed = seconds_open(store)
+        proc = subprocess.Popen(argv, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        deadline = time.monotonic() + 60
+        try:
+            while elapsed() <= delay and proc.poll() is None:
+                assert time.monotonic() < deadline, f"{argv[3]} never opened {store.name}"
+                time.sleep(0.002)
+            mid_write = False
+            if proc.poll() is None:  # not reaped yet: its group can be signalled
+                os.killpg(proc.pid, signal.SIGSTOP)
+                mid_write = bool(temporaries(store)) and not store.exists()
+                os.killpg(proc.pid, signal.SIGKILL)
+        finally:
+            proc.wait()
+        if mid_write:
+            return
+        delay /= 4
+    pytest.fail(f"{argv[3]} finished writing {store.name} before every kill point tried")
+
+
 def test_killed_detect_and_crop_leave_nothing_and_rerun_identically(shard, tmp_path):
     full, killed = tmp_path / "full", tmp_path / "killed"
     durations = []  # of the shard's work, read from the summary line the commands log
@@ -123,8 +155,7 @@ def test_killed_detect_and_crop_leave_nothing_and_rerun_identically(shard, tmp_p
     for argv, store, others, seconds in (
             (detect(shard, killed), killed / "d.h5", ["detect.csv"], durations[0]),
             (crop(shard, full / "d.h5", killed), killed / "c.h5", ["c.csv", "crop.csv"], durations[1])):
-        elapsed = seconds_open(store)
-        kill_when(argv, lambda: elapsed() > seconds / 2)  # half-way through the shard
+        kill_mid_write(argv, store, [killed / name for name in others], seconds / 2)  # half-way through the shard
         assert temporaries(store), "the killed job's temporary file should be left under its hidden name"
         assert not store.exists() and not any((killed / name).exists() for name in others)
         run_ok(argv)
