@@ -29,7 +29,7 @@ import yaml  # noqa: E402
 
 from pipeline.models import build_model, list_models  # noqa: E402
 from pipeline.train.cli import select_device  # noqa: E402
-from pipeline.train.loop import Runtime, seed_everything, train_step  # noqa: E402
+from pipeline.train.loop import Runtime, build_optimizer, seed_everything, train_step  # noqa: E402
 
 OUT = Path(os.environ.get("BENCH_OUT") or Path(__file__).parent / "out")
 
@@ -43,11 +43,11 @@ def bench_model(name: str, size: int | None, batch_size: int, steps: int, clip_l
     model, _ = build_model(name, image_size=size, clip_len=clip_len, pretrained="none")
     spec = model.spec
     video = spec.kind != "image"
-    rt = Runtime(device, tuple(spec.mean), tuple(spec.std), channels_last=device.type == "cuda" and not video)
+    rt = Runtime(device, tuple(spec.mean), tuple(spec.std), channels_last=spec.channels_last)
     model.to(device).train()
     if rt.channels_last:
         model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-5)
+    optimizer = build_optimizer(model, lr=1e-5, weight_decay=0.0)
     shape = (batch_size, 3, clip_len, spec.input_size, spec.input_size) if video else \
         (batch_size, 3, spec.input_size, spec.input_size)
     x = torch.randint(0, 256, shape, dtype=torch.uint8)

@@ -39,6 +39,8 @@ CONDITIONS = list(CFG["conditions"])
 # Every run trains and is evaluated once per seed (`seed<N>` folders); figures and Table 4 use the first.
 SEEDS = CFG["train"]["seeds"]
 PREP = CFG["preprocess"]
+# Units (frames of image models, windows of video models) per inference forward pass.
+EVAL_BATCH = CFG["evaluate"].get("batch_size", 32)
 GPUS = count_gpus()
 # With GPUs, each GPU job locks a free one and sets CUDA_VISIBLE_DEVICES (pipeline/gpu.py).
 # `gpu_jobs_per_device` (or $STDD_GPU_JOBS_PER_DEVICE, which wins) lets N jobs share one GPU.
@@ -364,7 +366,7 @@ def eval_params(wildcards):
         {
             "stride": ev["stride"][wildcards.testset],
             "threshold": ev["threshold"],
-            "batch_size": 8,
+            "batch_size": EVAL_BATCH,
         }
     )
 

@@ -56,7 +56,7 @@ rule perturbation:
         mem_mb=8000,
         runtime=120,
     params:
-        p=as_json({**CFG["evaluate"]["perturbation"], "batch_size": 8}),
+        p=as_json({**CFG["evaluate"]["perturbation"], "batch_size": EVAL_BATCH}),
         py=python_bin,
         gpu_locks=gpu_lock_option,
     shell:
@@ -130,7 +130,13 @@ rule gradcam_figure:
         gpu=1 if GPUS else 0,
         mem_mb=8000,
     params:
-        p=as_json({"video_index": CFG["evaluate"]["gradcam"]["video_index"], "seed": 0}),
+        p=as_json(
+            {
+                "video_index": CFG["evaluate"]["gradcam"]["video_index"],
+                "seed": 0,
+                "clip_len": CFG["evaluate"]["perturbation"].get("clip_len"),
+            }
+        ),
         py=python_bin,
         gpu_locks=gpu_lock_option,
     shell:

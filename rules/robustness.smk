@@ -62,7 +62,7 @@ rule robustness_sweep:
                 },
                 "stride": CFG["evaluate"]["stride"]["ffpp"],
                 "threshold": CFG["evaluate"]["threshold"],
-                "batch_size": 8,
+                "batch_size": EVAL_BATCH,
                 **{
                     k: PREP[k]
                     for k in (

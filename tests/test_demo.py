@@ -43,8 +43,11 @@ def test_config_ignores_other_keys_and_checks_values():
     assert DemoConfig().n_frames == 125
     with pytest.raises(ValueError):
         DemoConfig(identities=5)
-    sizes = {k: len(v) for k, v in split_pairs([(str(i), str(i + 1)) for i in range(0, 20, 2)]).items()}
-    assert sizes == {"train": 6, "val": 2, "test": 2}
+    def sizes(n_pairs: int) -> list[int]:
+        split = split_pairs([(str(i), str(i + 1)) for i in range(0, 2 * n_pairs, 2)])
+        return [len(split[s]) for s in ("train", "val", "test")]
+    assert sizes(500) == [360, 70, 70]  # FF++'s own split
+    assert sizes(20) == [14, 3, 3] and sizes(12) == [8, 2, 2] and sizes(3) == [1, 1, 1]
 
 
 def test_layouts_and_splits(demo: Path):

@@ -140,6 +140,41 @@ def test_backbone_state_dict_errors(models):
         build_model("r3d_18", backbone=models["efficientnet_b3"].state_dict())
 
 
+def residual_blocks(model: torch.nn.Module) -> list[tuple[torch.nn.Module, torch.Tensor, object]]:
+    """(block, an input for it, its shortcut as a function) of every residual block of Xception,
+    EfficientNet-B3 or R3D-18."""
+    from timm.models.xception import Block as XceptionBlock
+    from torchvision.models.video.resnet import BasicBlock
+
+    blocks = []
+    for m in model.modules():
+        if isinstance(m, BasicBlock):
+            x = torch.randn(1, m.conv1[0].in_channels, 2, 8, 8)
+            blocks.append((m, x, lambda x, m=m: torch.relu(m.downsample(x) if m.downsample is not None else x)))
+        elif isinstance(m, XceptionBlock):
+            x = torch.randn(1, next(layer for layer in m.rep if hasattr(layer, "pointwise")).conv1.in_channels, 8, 8)
+            blocks.append((m, x, lambda x, m=m: m.skipbn(m.skip(x)) if m.skip is not None else x))
+        elif getattr(m, "has_skip", False):  # timm's EfficientNet blocks with an identity shortcut
+            x = torch.randn(1, (m.conv_pw if hasattr(m, "conv_pw") else m.conv_dw).in_channels, 8, 8)
+            blocks.append((m, x, lambda x: x))
+    return blocks
+
+
+@pytest.mark.parametrize("name, n_blocks", [("xception", 12), ("efficientnet_b3", 19), ("r3d_18", 8)])
+def test_random_init_starts_every_residual_block_as_its_shortcut(models, name, n_blocks):
+    """Zero-gamma: the last BatchNorm of each residual branch starts at scale 0, so at random init every
+    residual block outputs what its shortcut does. (Loaded weights replace those scales: the weight-loading
+    tests below compare every loaded tensor.)"""
+    torch.manual_seed(0)
+    blocks = residual_blocks(models[name])
+    assert len(blocks) == n_blocks
+    with torch.no_grad():
+        for block, x, shortcut in blocks:
+            block.eval()
+            torch.testing.assert_close(block(x), shortcut(x))
+    models[name].eval()
+
+
 @pytest.fixture
 def caches(tmp_path, monkeypatch):
     """Empty torch hub and Hugging Face caches."""

@@ -60,8 +60,8 @@ class Plan:
 
 
 def split_pairs(pairs: list[tuple[str, str]]) -> dict[str, list[tuple[str, str]]]:
-    """About 60/20/20 train/val/test, at least one pair in val and in test."""
-    n_eval = max(1, round(0.2 * len(pairs)))
+    """FF++'s proportions (360/70/70 pairs: 72/14/14 %) for train/val/test, at least one pair in val and in test."""
+    n_eval = max(1, round(0.14 * len(pairs)))
     return {"train": pairs[: len(pairs) - 2 * n_eval], "val": pairs[len(pairs) - 2 * n_eval: len(pairs) - n_eval],
             "test": pairs[len(pairs) - n_eval:]}
 

@@ -53,7 +53,10 @@ def load_model(path: str | os.PathLike, device: torch.device | None = None) -> t
     model, _ = build_model(ckpt["model"], image_size=train.get("image_size"), clip_len=train.get("clip_len"),
                            pretrained="none")
     model.load_state_dict(ckpt["state_dict"])
-    return model.to(device or default_device()).eval(), ckpt
+    model = model.to(device or default_device()).eval()
+    if model.spec.channels_last:
+        model.to(memory_format=torch.channels_last)
+    return model, ckpt
 
 
 def input_size(spec) -> int:
@@ -177,8 +180,12 @@ def batched_means(fn: Callable[[torch.Tensor], torch.Tensor], units: Iterable[to
 def forward(fn: Callable[[torch.Tensor], torch.Tensor], batch: torch.Tensor, device: torch.device) -> torch.Tensor:
     """One no-grad forward pass, with bf16 autocast where the device runs bf16 natively (as training does with
     `bf16: null`); float32 results on the CPU."""
+    batch = batch.to(device, non_blocking=True)
+    if batch.dim() == 4:  # frames of an image model: in the memory format of its weights (`load_model`)
+        # (a sequence model lays out the frames of its clips itself)
+        batch = batch.contiguous(memory_format=torch.channels_last)
     with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=native_bf16(device)):
-        return fn(batch.to(device, non_blocking=True)).float().cpu()
+        return fn(batch).float().cpu()
 
 
 def probability_fn(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:

@@ -1,13 +1,16 @@
 """Image (frame-level) detectors from timm: XceptionNet and EfficientNet-B3 with one output logit."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import timm
 import torch
+from timm.models.xception import Block as XceptionBlock
 from torch import nn
 
 from pipeline.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from pipeline.models.pretrained import PretrainedInfo, WeightSource, load_pretrained
-from pipeline.models.registry import ModelSpec, register, zero_output_layer
+from pipeline.models.registry import ModelSpec, register, zero_output_layer, zero_residual_branches
 
 # timm fetches these from GitHub release URLs (into the torch hub cache) or from the HF hub.
 XCEPTION_WEIGHTS = WeightSource(hub_files=("xception-43020ad28.pth",),
@@ -36,10 +39,21 @@ class ImageDetector(nn.Module):
         return self.net.forward_head(self.net.forward_features(x)).squeeze(1)
 
 
+def residual_branch_ends(net: nn.Module) -> Iterator[nn.Module]:
+    """The BatchNorm closing each residual branch of a timm Xception or EfficientNet: the last one of every
+    Xception block, and the output BatchNorm of every EfficientNet block that has an identity shortcut."""
+    for m in net.modules():
+        if isinstance(m, XceptionBlock):
+            yield [layer for layer in m.rep if isinstance(layer, nn.BatchNorm2d)][-1]
+        elif getattr(m, "has_skip", False):  # timm's InvertedResidual (bn3) and DepthwiseSeparableConv (bn2)
+            yield m.bn3 if hasattr(m, "bn3") else m.bn2
+
+
 def _timm_detector(spec: ModelSpec, arch: str, weights: WeightSource, pretrained: str | None,
                    **kwargs) -> tuple[ImageDetector, PretrainedInfo]:
     net = timm.create_model(arch, pretrained=False, num_classes=1, **kwargs)  # never downloads
     zero_output_layer(net.get_classifier())
+    zero_residual_branches(residual_branch_ends(net))
     info = load_pretrained(net, weights, pretrained)
     return ImageDetector(net, spec), info
 

@@ -8,7 +8,7 @@ from torchvision.models.video.resnet import BasicBlock, BasicStem, Conv3DSimple,
 
 from pipeline.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from pipeline.models.pretrained import PretrainedInfo, WeightSource, load_pretrained
-from pipeline.models.registry import ModelSpec, register, zero_output_layer
+from pipeline.models.registry import ModelSpec, register, zero_output_layer, zero_residual_branches
 
 # torchvision downloads the Kinetics-400 weights into the torch hub cache under their URL's file name.
 R3D_18_WEIGHTS = WeightSource(hub_files=(R3D_18_Weights.KINETICS400_V1.url.rsplit("/", 1)[-1],), head="fc")
@@ -26,6 +26,7 @@ class R3D18(VideoResNet):
         super().__init__(BasicBlock, [Conv3DSimple] * 4, [2, 2, 2, 2], BasicStem, num_classes=1)
         self.spec = spec
         zero_output_layer(self.fc)
+        zero_residual_branches(block.conv2[1] for block in self.modules() if isinstance(block, BasicBlock))
         for layer in (self.layer2, self.layer3, self.layer4):
             layer[0].conv1[0].stride = (1, 2, 2)
             layer[0].downsample[0].stride = (1, 2, 2)

@@ -49,7 +49,7 @@ class RecurrentDetector(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The RNN output at the final timestep (B, D), the head's input."""
         b, c, t, h, w = x.shape
-        frames = x.transpose(1, 2).reshape(b * t, c, h, w)
+        frames = x.transpose(1, 2).reshape(b * t, c, h, w).contiguous(memory_format=torch.channels_last)
         sequence = self.backbone.features(frames).view(b, t, -1)
         return self.rnn(sequence)[0][:, -1]
 

@@ -106,8 +106,7 @@ def run(args: argparse.Namespace) -> int:
                               pretrained=cfg.pretrained_arg, backbone=backbone)
     spec = model.spec
     video = spec.kind != "image"
-    rt = Runtime(device, tuple(spec.mean), tuple(spec.std), channels_last=device.type == "cuda" and not video,
-                 bf16=cfg.bf16)
+    rt = Runtime(device, tuple(spec.mean), tuple(spec.std), channels_last=spec.channels_last, bf16=cfg.bf16)
     loader_args = dict(size=spec.input_size, clip_len=cfg.clip_len if video else 1, device=device)
     train_loader = build_loader(train_rows, cfg, steps=cfg.steps_per_epoch, augment=True, **loader_args)
     val_loader = build_loader(val_rows, cfg, steps=cfg.val_steps, augment=False, **loader_args)

@@ -39,7 +39,7 @@ METRIC_COLUMNS = ("epoch", "train_loss", "val_loss", "val_acc", "lr", "seconds")
 
 @dataclass(frozen=True)
 class Runtime:
-    """Where and how batches run: device, bf16 autocast (where native) and channels-last memory (2D models on CUDA).
+    """Where and how batches run: device, bf16 autocast (where native) and channels-last memory (2D convolutions).
 
     `bf16=None` means autocast where the hardware runs bf16 natively: CUDA, or a CPU with AMX or AVX-512
     BF16 (there it halves step time; on an AVX2-only CPU emulated bf16 is ~10x slower than float32).
@@ -59,7 +59,7 @@ class Runtime:
     def prepare(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """A uint8 batch from the loader -> normalised float input and float targets on the device."""
         x = normalize_batch(x.to(self.device, non_blocking=True), self.mean, self.std)
-        if self.channels_last:
+        if self.channels_last and x.dim() == 4:  # frames; a sequence model lays out its clips' frames itself
             x = x.contiguous(memory_format=torch.channels_last)
         return x, y.to(self.device, non_blocking=True)
 
@@ -199,6 +199,12 @@ def validate(model: nn.Module, loader: DataLoader, rt: Runtime) -> tuple[float, 
     return loss / n, correct / n
 
 
+def build_optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.Adam:
+    """Adam (Appendix A.4), in PyTorch's fused implementation: one kernel for all parameters instead of a loop of
+    small ones, the same update (CPU, 2 threads: R3D-18's step 19 % faster, the image models' 8-10 %)."""
+    return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay, fused=True)
+
+
 def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler:
     if cfg.scheduler == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=cfg.gamma,
@@ -243,7 +249,7 @@ def fit(model: nn.Module, cfg: TrainConfig, *, train_loader: CheckedLoader, val_
     model.to(rt.device)
     if rt.channels_last:
         model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = build_optimizer(model, cfg.lr, cfg.weight_decay)
     scheduler = build_scheduler(optimizer, cfg)
     last, best = state_dir / "last.pt", state_dir / "best.pt"
     state = RunState(fingerprint)
