@@ -19,7 +19,8 @@ def table4(metrics: Metrics) -> Table:
                                           for p in PERTURBATIONS}
     return Table(
         "table4",
-        "Table 4. Log-loss per class on DFDC test clips of 16 frames: original, horizontal flips of 1, 3 and 5 "
+        "Table 4. Log-loss per class on DFDC test clips (the first `evaluate.perturbation.clip_len` frames; the "
+        "paper: 16): original, horizontal flips of 1, 3 and 5 "
         "random frames, of every second frame, and shuffled frame order.",
         frame_from_rows(rows, ["model", "class"], [HEADERS[p] for p in PERTURBATIONS]),
         [metrics.pretrained_note(DFDC, TESTSET, [ALL])])
