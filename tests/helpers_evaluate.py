@@ -44,7 +44,8 @@ class TinyImage(nn.Module):
 
     def __init__(self, size: int = 16):
         super().__init__()
-        self.spec = SimpleNamespace(name="tiny_image", kind="image", input_size=size, mean=MEAN, std=STD, clip_len=1)
+        self.spec = SimpleNamespace(name="tiny_image", kind="image", input_size=size, mean=MEAN, std=STD, clip_len=1,
+                                    channels_last=True)
         self.conv = nn.Conv2d(3, 4, 3, padding=1)
         self.fc = nn.Linear(4, 1)
 
@@ -61,7 +62,7 @@ class TinyVideo(nn.Module):
     def __init__(self, size: int = 16, clip_len: int = 16):
         super().__init__()
         self.spec = SimpleNamespace(name="tiny_3d", kind="3d", input_size=size, mean=MEAN, std=STD,
-                                    clip_len=clip_len)
+                                    clip_len=clip_len, channels_last=False)
         self.gradcam_layer = nn.Sequential(nn.Conv3d(3, 4, 3, padding=1), nn.ReLU())
         self.fc = nn.Linear(4, 1)
 

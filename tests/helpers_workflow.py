@@ -88,6 +88,9 @@ def tiny_config(tmp: Path, overrides: dict, datasets: tuple[str, ...], short_run
     path = write_config(tmp, overrides, short_runs)
     cfg = yaml.safe_load(path.read_text())
     cfg["datasets"] = {k: v for k, v in cfg["datasets"].items() if k in datasets}
+    demo_datasets = cfg.get("demo", {}).get("overrides", {}).get("datasets")
+    if demo_datasets:  # the demo's per-dataset settings would bring a removed dataset back, without its root
+        cfg["demo"]["overrides"]["datasets"] = {k: v for k, v in demo_datasets.items() if k in datasets}
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path
 
