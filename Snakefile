@@ -1,14 +1,11 @@
 # Spatio-temporal deepfake-video detection: the reference workflow.
 # Stages and file contracts: docs/architecture.md. All logic lives in the `pipeline` package.
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
 
 configfile: "workflow_config.yaml"
-
-
-validate(config, "schemas/config.schema.yaml")
 
 
 include: "rules/common.smk"

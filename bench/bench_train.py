@@ -1,14 +1,14 @@
 """Training-step throughput per model: clips (or images) per second for forward + backward + Adam step.
 
 Runs `pipeline.train.loop.train_step` on random uint8 batches (normalised as in training) at the demo
-input size (64) and at each model's paper size (299 Xception, 224 the others), with the batch sizes
-of `workflow_config.yaml` (`hparams`), on the device training would use (CUDA with bf16 autocast, and
-channels-last for 2D models, when there is one). On CUDA it also records the peak GPU memory of the
+input size (64) and at each model's paper size (its card's input size), with the batch sizes of its card's
+`hparams`, placed as training places it (`pipeline.runtime.Placement`: CUDA when there is one, channels-last
+for 2D models, bf16 autocast as `--bf16` says). On CUDA it also records the peak GPU memory of the
 steps (`torch.cuda.max_memory_allocated`, warm-up included). On CPU a paper-size video step takes tens
 of seconds: keep `--steps` small there.
 
     python bench/bench_train.py [--models r3d_18 ...] [--sizes 64 paper] [--steps 3] [--threads 2]
-        [--device auto|cpu] [--name train]
+        [--device auto|cpu] [--bf16 auto|true|false] [--name train]
 Writes <name>.json and <name>.md to bench/out/ (or $BENCH_OUT).
 """
 from __future__ import annotations
@@ -25,17 +25,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
-import yaml  # noqa: E402
 
-from pipeline.models import build_model, list_models  # noqa: E402
-from pipeline.train.cli import select_device  # noqa: E402
+from pipeline.models.registry import build_model, cards  # noqa: E402
+from pipeline.runtime import Placement, select_device  # noqa: E402
 from pipeline.train.loop import Runtime, build_optimizer, seed_everything, train_step  # noqa: E402
 
 OUT = Path(os.environ.get("BENCH_OUT") or Path(__file__).parent / "out")
 
 
 def bench_model(name: str, size: int | None, batch_size: int, steps: int, clip_len: int,
-                device: torch.device) -> dict:
+                device: torch.device, bf16: str) -> dict:
     seed_everything(0, 0)
     if device.type == "cuda":
         torch.cuda.empty_cache()
@@ -43,10 +42,8 @@ def bench_model(name: str, size: int | None, batch_size: int, steps: int, clip_l
     model, _ = build_model(name, image_size=size, clip_len=clip_len, pretrained="none")
     spec = model.spec
     video = spec.kind != "image"
-    rt = Runtime(device, tuple(spec.mean), tuple(spec.std), channels_last=spec.channels_last)
-    model.to(device).train()
-    if rt.channels_last:
-        model.to(memory_format=torch.channels_last)
+    rt = Runtime(Placement.for_model(spec, bf16, device), tuple(spec.mean), tuple(spec.std))
+    rt.placement.model(model).train()
     optimizer = build_optimizer(model, lr=1e-5, weight_decay=0.0)
     shape = (batch_size, 3, clip_len, spec.input_size, spec.input_size) if video else \
         (batch_size, 3, spec.input_size, spec.input_size)
@@ -63,7 +60,7 @@ def bench_model(name: str, size: int | None, batch_size: int, steps: int, clip_l
     per_step = (time.perf_counter() - start) / steps
     peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
     return {"model": name, "kind": spec.kind, "input_size": spec.input_size, "batch_size": batch_size,
-            "clip_len": clip_len if video else 1, "steps": steps, "bf16": rt.amp, "seconds_per_step": per_step,
+            "clip_len": clip_len if video else 1, "steps": steps, "bf16": rt.placement.bf16, "seconds_per_step": per_step,
             "samples_per_s": batch_size / per_step, "frames_per_s": batch_size * (clip_len if video else 1) / per_step,
             "peak_mib": peak}
 
@@ -77,20 +74,22 @@ def main() -> None:
     ap.add_argument("--models", nargs="*", default=None, help="default: every registered model")
     ap.add_argument("--sizes", nargs="*", default=["64", "paper"], help="input sizes; 'paper' = the model's own")
     ap.add_argument("--steps", type=int, default=3, help="timed steps after one warm-up step")
-    ap.add_argument("--batch-size", type=int, default=None, help="default: hparams of workflow_config.yaml")
+    ap.add_argument("--batch-size", type=int, default=None, help="default: the batch size of the model's card")
     ap.add_argument("--clip-len", type=int, default=16)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", choices=["auto", "cpu"], default="auto", help="auto: CUDA when there is one")
+    ap.add_argument("--bf16", choices=["auto", "true", "false"], default="auto", help="autocast (pipeline/runtime.py)")
     ap.add_argument("--name", default="train", help="output file names under bench/out/")
     args = ap.parse_args()
-    hparams = yaml.safe_load((ROOT / "workflow_config.yaml").read_text())["hparams"]
+    known = cards()
     device = select_device(args.threads) if args.device == "auto" else torch.device("cpu")
     torch.set_num_threads(args.threads)
     rows = []
-    for name in args.models or list_models():
+    for name in args.models or known:
         for size in args.sizes:
             row = bench_model(name, None if size == "paper" else int(size),
-                              args.batch_size or hparams[name]["batch_size"], args.steps, args.clip_len, device)
+                              args.batch_size or known[name].hparams["batch_size"], args.steps, args.clip_len, device,
+                              args.bf16)
             rows.append(row)
             peak = "" if row["peak_mib"] is None else f"  peak {row['peak_mib']:.0f} MiB"
             print(f"{name:22s} {row['input_size']:4d}px  batch {row['batch_size']}  "

@@ -7,6 +7,10 @@ An expected failure - a missing or unreadable input file, a CSV without the colu
 a corrupt checkpoint or clip store, malformed `--params` JSON, a bad argument - ends the command with
 exit status 2 and one line on stderr, `pipeline COMMAND: error: <file>: <what is wrong>`, never a
 traceback. Set `PIPELINE_TRACEBACK=1` to get the traceback instead (for debugging the code).
+
+Ctrl-C (SIGINT) ends any command with exit status 130 and one line, `pipeline COMMAND: interrupted; rerun
+to resume`: outputs are written under temporary names (`pipeline.io.atomic_path`) that are removed as the
+interrupt unwinds, so nothing half-written is left under a final name.
 """
 from __future__ import annotations
 
@@ -20,28 +24,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
-COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("pipeline.demo.cli", "generate the synthetic demo datasets"),
-    "sample": ("pipeline.preprocess.sample", "pick frames at N fps by timestamp for one shard"),
-    "detect": ("pipeline.preprocess.detect", "detect faces and landmarks on the sampled frames of one shard"),
-    "crop": ("pipeline.preprocess.crop", "filter boxes and write 40%-margin face crops to an HDF5 clip store"),
-    "report": ("pipeline.preprocess.report", "merge per-shard problem lists into a dataset report"),
-    "manifests": ("pipeline.manifests", "write per-split manifests for every condition of a dataset"),
-    "models": ("pipeline.models.cli", "list the registered models with parameter counts"),
-    "train": ("pipeline.train.cli", "train one model on one dataset and condition"),
-    "evaluate": ("pipeline.evaluate.cli", "predict a test set with a trained model and compute metrics"),
-    "perturb": ("pipeline.evaluate.perturb", "temporal perturbation experiment (Table 4)"),
-    "robustness": ("pipeline.robustness.cli", "FF++ test under DeeperForensics perturbations at 5 levels (sweep, report)"),
-    "tsne": ("pipeline.figures.tsne", "t-SNE of pre-classifier features (Figure 4)"),
-    "gradcam": ("pipeline.figures.gradcam", "Grad-CAM of a 3D model on altered sequences (Figure 5)"),
-    "collect": ("pipeline.evaluate.collect", "concatenate metric files into one tidy table"),
-    "tables": ("pipeline.tables.cli", "assemble the paper's tables from a tidy metrics table"),
-    "predict": ("pipeline.predict", "score new videos with a trained checkpoint"),
-    "check-data": ("pipeline.checkdata", "count the listed videos present per dataset, method and split (preflight)"),
-    "weights": ("pipeline.weights.cli", "fetch, verify and list the models' pretrained weights"),
-}
+from pipeline.commands import COMMANDS
 
 EXIT_ERROR = 2  # an expected failure, as for argparse's usage errors
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as shells report a command it stopped
 
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
@@ -93,22 +79,28 @@ def main(argv: list[str] | None = None) -> int:
         build_parser().parse_args(argv or ["--help"])
         return EXIT_ERROR
     name, rest = argv[0], argv[1:]
-    if os.environ.get("STDD_PRELOAD_SOCKET"):  # a workflow run's preload server (pipeline/preload.py)
-        from pipeline.preload import delegate
-
-        status = delegate(argv)
-        if status is not None:
-            return status
-    module = importlib.import_module(COMMANDS[name][0])
-    parser = command_parser(name, module)
-    args = parser.parse_args(rest)
     try:
-        return int(module.run(args) or 0)
-    except _expected_errors() as exc:
+        if os.environ.get("STDD_PRELOAD_SOCKET"):  # a workflow run's preload server (pipeline/preload.py)
+            from pipeline.preload import delegate
+
+            status = delegate(argv)
+            if status is not None:
+                return status
+        module = importlib.import_module(COMMANDS[name][0])
+        parser = command_parser(name, module)
+        args = parser.parse_args(rest)
+        try:
+            return int(module.run(args) or 0)
+        except _expected_errors() as exc:
+            if os.environ.get("PIPELINE_TRACEBACK"):
+                raise
+            print(f"pipeline {name}: error: {describe(exc, args, parser)}", file=sys.stderr)
+            return EXIT_ERROR
+    except KeyboardInterrupt:  # Ctrl-C: outputs are written under temporary names, removed on the way out
         if os.environ.get("PIPELINE_TRACEBACK"):
             raise
-        print(f"pipeline {name}: error: {describe(exc, args, parser)}", file=sys.stderr)
-        return EXIT_ERROR
+        print(f"pipeline {name}: interrupted; rerun to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 # ---- one line per expected failure, naming the file ------------------------------------------------

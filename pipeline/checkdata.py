@@ -18,8 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.config import DATASETS
-from pipeline.datasets import SPLITS, Listing, list_dataset
+from pipeline.datasets import SPLITS, Listing, dataset_cards, list_dataset
 from pipeline.io import atomic_path
 
 PROG = "pipeline check-data"
@@ -62,7 +61,7 @@ class Report:
 
 def enabled_datasets(datasets: dict) -> list[str]:
     """The configured datasets the workflow uses, in the workflow's order."""
-    return [name for name in DATASETS if name in datasets and datasets[name].get("enabled", True)]
+    return [name for name in dataset_cards() if name in datasets and datasets[name].get("enabled", True)]
 
 
 def size_of(path: Path) -> int | None:

@@ -1,12 +1,17 @@
-"""Which package source files a command runs: the transitive `pipeline.*` imports of its module.
+"""Which package source files a command runs, and fingerprints of their code that ignore comments.
 
 Snakemake reruns a job when a declared input changes, but it cannot see the modules a command imports.
-The rules declare these files as inputs, so editing a stage's code reruns that stage (and what depends
-on it) and nothing else. Standard library only: the Snakefile calls this while building the DAG.
+The rules declare, per job, a fingerprint of every module its command imports (the transitive
+`pipeline.*` imports; a detector's own module only for its own jobs). A fingerprint holds a hash of the
+module's syntax tree without docstrings and is rewritten only when that hash changes, so editing a
+stage's code reruns that stage (and what depends on it), and an edit of comments, docstrings, blank lines
+or formatting reruns nothing. Standard library only: the Snakefile calls this while building the DAG.
 """
 from __future__ import annotations
 
 import ast
+import hashlib
+import os
 from functools import cache
 from pathlib import Path
 
@@ -50,6 +55,11 @@ def _imports(path: Path, module: str) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
+def file_imports(path: str | Path) -> list[str]:
+    """The `pipeline.*` modules a source file outside the package (a plugin) imports."""
+    return list(_imports(Path(path), "plugin"))
+
+
 def module_files(root: str | Path, *modules: str) -> list[str]:
     """Source files (relative to `root`) that running `modules` imports from the package, sorted."""
     root = Path(root)
@@ -65,3 +75,40 @@ def module_files(root: str | Path, *modules: str) -> list[str]:
         seen[module] = path
         todo += _parents(module) + list(_imports(path, module))
     return sorted(str(p.relative_to(root)) for p in seen.values())
+
+
+def _without_docstrings(tree: ast.AST) -> ast.AST:
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                    and isinstance(body[0].value.value, str):
+                node.body = body[1:]
+    return tree
+
+
+def code_digest(path: str | Path) -> str:
+    """SHA-256 of a Python file's code: its syntax tree without docstrings, comments or layout."""
+    text = Path(path).read_text(encoding="utf-8")
+    tree = _without_docstrings(ast.parse(text, filename=str(path)))
+    return hashlib.sha256(ast.dump(tree, annotate_fields=False).encode("utf-8")).hexdigest()
+
+
+def fingerprint(path: str | Path, folder: str | Path, name: str) -> str:
+    """The fingerprint file `folder/name.sha256` of `path`, rewritten (atomically) only when the code's
+    digest changes, so its modification time is that of the last code change. Non-Python files are their
+    own fingerprint."""
+    if not str(path).endswith(".py"):
+        return str(path)
+    target = Path(folder) / f"{name}.sha256"
+    digest = code_digest(path)
+    try:
+        if target.read_text(encoding="utf-8").strip() == digest:
+            return str(target)
+    except OSError:
+        pass
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.write_text(digest + "\n", encoding="utf-8")
+    os.replace(tmp, target)
+    return str(target)

@@ -84,6 +84,22 @@ def count_gpus() -> int:
     return sum(1 for line in out.splitlines() if line.startswith("GPU "))
 
 
+def gpu_pool() -> int:
+    """GPUs a workflow run hands out: $STDD_GPUS if set, else the devices listed in CUDA_VISIBLE_DEVICES if
+    set, else the GPUs `nvidia-smi -L` shows. The workstation profile sizes Snakemake's `gpu` pool by the
+    same rule (`profiles/default/config.yaml`, tested to agree), and the rules lock GPUs when it is > 0."""
+    forced = os.environ.get("STDD_GPUS", "").strip()
+    if forced:
+        try:
+            return int(forced)
+        except ValueError:
+            raise ValueError(f"STDD_GPUS={forced!r}: expected a whole number of GPUs") from None
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return len([d for d in visible.split(",") if d.strip()])
+    return count_gpus()
+
+
 def _candidates(n_gpus: int | None) -> list[str] | None:
     """Device names to choose from, or None when this process must not choose (the no-op cases).
 

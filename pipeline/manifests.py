@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from pipeline.datasets import FAKE, LISTERS, REAL, SPLITS, Listing, Problem, VideoRef, list_dataset
+from pipeline.datasets import FAKE, REAL, Listing, Problem, VideoRef, dataset_cards, list_dataset
 from pipeline.io import atomic_path, stable_hash
 
 _logger = logging.getLogger(__name__)
@@ -53,13 +53,13 @@ class Entry:
 
 
 def conditions_of(name: str, conditions: Iterable[str]) -> list[str]:
-    """Conditions written for a dataset: every configured one for FF++, `all` for the others."""
-    return list(conditions) if name == "ffpp" else ["all"]
+    """Conditions written for a dataset: every configured one where they apply (FF++), `all` for the others."""
+    return list(conditions) if dataset_cards()[name].conditions else ["all"]
 
 
 def splits_of(name: str) -> tuple[str, ...]:
-    """Splits written for a dataset: DeeperForensics, Celeb-DF and DFD are test sets only."""
-    return SPLITS if name in ("ffpp", "dfdc") else ("test",)
+    """Splits written for a dataset: train, val and test for a training set, test for a test set."""
+    return dataset_cards()[name].splits
 
 
 def expected_outputs(name: str, conditions: Iterable[str]) -> list[str]:
@@ -97,11 +97,11 @@ def cap_per_class(entries: list[Entry], caps: dict | None, seed: int) -> list[En
 
 
 def dataset_listing(name: str, datasets: dict) -> Listing:
-    """The dataset's listing from the whole `config["datasets"]` (`list_dataset`: DeeperForensics' fakes
-    are those of FF++'s test split); for DeeperForensics plus its real class, the FF++ test-split originals."""
+    """The dataset's listing from the whole `config["datasets"]`, plus, for a dataset whose card names a
+    `real_source` (DeeperForensics), that dataset's test-split originals as its real class."""
     listing = list_dataset(name, datasets)
-    if name == "deeperforensics":
-        reals = [v for v in list_dataset("ffpp", datasets).videos if v.label == REAL and v.split == "test"]
+    if source := dataset_cards()[name].real_source:
+        reals = [v for v in list_dataset(source, datasets).videos if v.label == REAL and v.split == "test"]
         listing = Listing(listing.videos + reals, listing.problems, listing.absent, listing.gaps)
     return listing
 
@@ -117,7 +117,7 @@ def build_manifests(name: str, params: dict, crops: dict[str, Crops]) -> tuple[d
         else:
             missing.append(Problem(video.video_id, STAGE, "listed but absent from the crop summaries "
                                                           "(failed preprocessing)"))
-    conditions = params.get("conditions", {}) if name == "ffpp" else {"all": []}
+    conditions = params.get("conditions", {}) if dataset_cards()[name].conditions else {"all": []}
     for condition, left_out in conditions.items():
         if unknown := sorted(set(left_out) - set(cfg.get("methods", []))):
             _logger.warning("condition %s leaves out methods that are not configured: %s", condition, unknown)
@@ -139,13 +139,14 @@ def write_csv(path: Path, columns: list[str], rows: Iterable[dict]) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", required=True, choices=sorted(LISTERS))
+    parser.add_argument("--dataset", required=True, choices=list(dataset_cards()))
     parser.add_argument("--params", required=True,
                         help='JSON {"datasets": config["datasets"], "conditions": config["conditions"], '
                              '"strict": bool}')
     parser.add_argument("--summaries", nargs="*", default=[], help="crop summary CSVs of the dataset's shards")
     parser.add_argument("--real-summaries", nargs="*", default=[],
-                        help="crop summary CSVs of ffpp (DeeperForensics takes its real class from FF++)")
+                        help="crop summary CSVs of the dataset its card names as `real_source` (DeeperForensics: "
+                             "ffpp)")
     parser.add_argument("--outdir", required=True, type=Path)
     parser.add_argument("--problems", required=True, type=Path,
                         help="CSV video,stage,reason of left-out videos (stages list, manifest)")

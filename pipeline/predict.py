@@ -9,15 +9,21 @@ JPEG round trip, as in the clip stores), then through the evaluation's inference
 image models, sliding `clip_len`-frame windows (looped when shorter) for video models.
 
 stdout gets one line per scored video, `<path>\\t<probability fake>\\t<fake|real>\\t<n windows>`; a video
-that cannot be scored gets one line on stderr naming it and no probability. Exit status 0 when at least
-one video was scored, 1 when none was, 2 for an unusable checkpoint.
+that cannot be scored (no usable face, an unreadable file, a model that gives a non-finite score) gets one
+line on stderr naming it and no probability. Paths in these lines have their control and other unprintable
+characters escaped (`printable`), so each stays one line; the JSON holds the exact paths. Exit status 0 when
+at least one video was scored, 1 when none was, 2 for an unusable checkpoint or `--out`, found before any
+video is read: an `--out` where no file can be written, a checkpoint that cannot be loaded safely, or one
+whose recorded settings the workflow's config schema would refuse (`check_settings`).
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
+import math
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,9 +32,10 @@ import torch
 from torch import nn
 
 from pipeline.checkpoint import CheckpointError, code_version
-from pipeline.evaluate.inference import (InferenceParams, default_device, forward, input_size, load_model,
+from pipeline.evaluate.inference import (InferenceParams, forward, input_size, load_model, placement_of,
                                          probability_fn, unit_indices, video_units)
 from pipeline.io import atomic_path
+from pipeline.models.registry import gradcam_module
 from pipeline.preprocess.crop import crop_video
 from pipeline.preprocess.detect import FaceFinder, detect_video
 from pipeline.preprocess.params import CropParams, DetectParams, SampleParams, StageParams
@@ -39,6 +46,7 @@ from pipeline.preprocess.video import VideoError, check_utf8, one_line
 from pipeline.store import decode_frames
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
+CONFIG_SCHEMA = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
 
 
 @dataclass
@@ -77,20 +85,64 @@ class Preprocessing:
 
     @classmethod
     def from_record(cls, record: dict) -> Preprocessing:
+        """The stages' parameters; `ValueError` naming the first setting the workflow would refuse: one the
+        config schema refuses, or a `precrop_margin` below `margin` (detect's pre-crops must hold the crops)."""
         def pick(params: type[StageParams]) -> StageParams:
             names = {f.name for f in dataclasses.fields(params)} - {"strict"}
             return params(**{k: v for k, v in record.items() if k in names})
 
-        return cls(pick(SampleParams), pick(DetectParams), pick(CropParams))
+        check_settings({"preprocess": record})
+        prep = cls(pick(SampleParams), pick(DetectParams), pick(CropParams))
+        if prep.detect.precrop_margin < prep.crop.margin:
+            raise ValueError(f"preprocess.precrop_margin = {prep.detect.precrop_margin!r}: below preprocess.margin "
+                             f"{prep.crop.margin!r} (the pre-crops must hold the crops)")
+        return prep
 
     def as_json(self) -> dict:
         return {k: v for stage in (self.sample, self.detect, self.crop)
                 for k, v in dataclasses.asdict(stage).items() if k != "strict"}
 
 
+def check_settings(settings: dict) -> None:
+    """`ValueError` naming the first of `settings` (sections of the workflow config, e.g. a checkpoint's
+    `{"preprocess": {...}}`) that the config schema refuses, as `<section>.<key> = <value>: <why>`: a
+    checkpoint's recorded settings are held to the rules of the config they came from."""
+    import jsonschema
+    import yaml
+
+    schema = yaml.safe_load(CONFIG_SCHEMA.read_text(encoding="utf-8"))
+    sections = {**schema, "required": [], "properties": {k: schema["properties"][k] for k in settings}}
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(sections).iter_errors(settings))
+    if error is not None:
+        key = ".".join(map(str, error.absolute_path))
+        raise ValueError(f"{key} = {error.instance!r}: {' '.join(error.message.split())}")
+    for section, values in settings.items():  # NaN and inf pass the schema's bounds; they are no JSON either
+        for key, value in values.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{section}.{key} = {value!r}: not a finite number")
+
+
 def printable(path: str) -> str:
-    """`path` for a message: bytes that are not UTF-8 shown as escapes (\\udcXX) instead of failing to print."""
-    return path.encode("utf-8", "backslashreplace").decode("utf-8")
+    """`path` for a one-line message: characters that would break or hide in the line (newline, tab, CR, ESC
+    and every other unprintable one) escaped as Python writes them (\\n, \\t, \\r, \\x1b, \\u2028), and
+    bytes that are not UTF-8 as \\udcXX, instead of failing to print."""
+    return "".join(ch if ch.isprintable() or ch == " " else ascii(ch)[1:-1] for ch in path)
+
+
+def unwritable(path: Path) -> str | None:
+    """Why no file can be written at `path`, or None: a folder is there, or its folder (or, while that does not
+    exist, the nearest one above, where the write would create it) takes no new file. Checked before any
+    video is scored, so that the results are not lost at the end."""
+    if path.is_dir():
+        return "it is a folder"
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        with tempfile.TemporaryFile(dir=folder):  # unnamed where the system allows: nothing left behind
+            return None
+    except OSError as e:
+        return e.strerror or str(e)
 
 
 def expand_inputs(paths: list[str]) -> list[str]:
@@ -125,19 +177,23 @@ def face_crops(path: str, prep: Preprocessing, find: FaceFinder) -> tuple[np.nda
     return frames, np.asarray(crops.times), warnings
 
 
-def score_units(model: nn.Module, units: torch.Tensor, batch_size: int, device: torch.device) -> np.ndarray:
+def score_units(model: nn.Module, units: torch.Tensor, batch_size: int) -> np.ndarray:
     """Fake probability of every unit (frame or window) of one video."""
-    fn = probability_fn(model)
-    return torch.cat([forward(fn, units[i:i + batch_size], device) for i in range(0, len(units), batch_size)]).numpy()
+    fn, placement = probability_fn(model), placement_of(model)
+    return torch.cat([forward(fn, units[i:i + batch_size], placement)
+                      for i in range(0, len(units), batch_size)]).numpy()
 
 
 def predict_video(path: str, model: nn.Module, prep: Preprocessing, find: FaceFinder, params: InferenceParams,
-                  device: torch.device, gradcam_png: Path | None = None) -> Prediction:
+                  gradcam_png: Path | None = None) -> Prediction:
     """Score one video; with `gradcam_png`, also draw the Grad-CAM of its most fake-looking window there."""
     frames, times, warnings = face_crops(path, prep, find)
     spec = model.spec
     units = video_units(frames, spec, params.stride)
-    probs = score_units(model, units, params.batch_size, device)
+    probs = score_units(model, units, params.batch_size)
+    if not np.isfinite(probs).all():
+        raise VideoError(f"model gave a non-finite score ({int((~np.isfinite(probs)).sum())} of {len(probs)} "
+                         "windows)")
     indices = unit_indices(len(frames), spec, params.stride)
     windows = [{"start": float(times[idx[0]]), "end": float(times[idx[-1]]), "probability": float(p)}
                for idx, p in zip(indices, probs, strict=True)]
@@ -185,7 +241,7 @@ def write_json(path: Path, ckpt: dict, checkpoint: str, prep: Preprocessing, par
         "videos": [p.as_json() for p in predictions],
     }
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="ascii")
+        tmp.write_text(json.dumps(record, indent=1, allow_nan=False) + "\n", encoding="ascii")  # NaN is no JSON
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -203,9 +259,11 @@ def run(args: argparse.Namespace) -> int:
     if args.stride < 1:
         print(f"pipeline predict: error: --stride must be at least 1, got {args.stride}", file=sys.stderr)
         return 2
-    device = default_device()
+    if args.out is not None and (why := unwritable(args.out)):
+        print(f"pipeline predict: error: {args.out}: cannot write the results there ({why})", file=sys.stderr)
+        return 2
     try:
-        model, ckpt = load_model(args.checkpoint, device)
+        model, ckpt = load_model(args.checkpoint)
     except CheckpointError as e:
         print(f"pipeline predict: error: {e}", file=sys.stderr)
         return 2
@@ -213,7 +271,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"pipeline predict: error: {args.checkpoint}: cannot rebuild its model ({one_line(e)[:300]})",
               file=sys.stderr)
         return 2
-    prep = Preprocessing.from_record(ckpt["preprocess"])
+    try:  # the model's own settings, then the preprocessing's, as the config schema allows them
+        check_settings({"train": {"clip_len": model.spec.clip_len, "image_size": input_size(model.spec)}})
+        prep = Preprocessing.from_record(ckpt["preprocess"])
+    except (ValueError, StageError) as e:
+        print(f"pipeline predict: error: {args.checkpoint}: impossible recorded setting {e}", file=sys.stderr)
+        return 2
     try:
         find = FaceFinder(prep.detect)
     except StageError as e:  # a detector or landmark model this machine lacks
@@ -221,25 +284,29 @@ def run(args: argparse.Namespace) -> int:
         return 2
     params = InferenceParams(stride=args.stride)
     gradcam_dir = args.gradcam
-    if gradcam_dir is not None and not hasattr(model, "gradcam_layer"):
-        print(f"predict: {ckpt['model']} is not a 3D model; no Grad-CAM written", file=sys.stderr)
+    if gradcam_dir is not None and gradcam_module(model) is None:
+        print(f"predict: {ckpt['model']} declares no Grad-CAM layer; no Grad-CAM written", file=sys.stderr)
         gradcam_dir = None
     paths = expand_inputs(args.inputs)
+    pngs = gradcam_paths(paths, gradcam_dir)
+    if pngs and pngs[0] is not None and (why := unwritable(pngs[0])):
+        print(f"pipeline predict: error: {gradcam_dir}: cannot write Grad-CAM images there ({why})", file=sys.stderr)
+        return 2
     predictions = []
-    for path, png in zip(paths, gradcam_paths(paths, gradcam_dir), strict=True):
+    for path, png in zip(paths, pngs, strict=True):
         try:
-            pred = predict_video(path, model, prep, find, params, device, png)
+            pred = predict_video(path, model, prep, find, params, png)
         except VideoError as e:
             pred = Prediction(path, error=str(e))
         except Exception as e:  # noqa: BLE001 - one bad file never stops the others
             pred = Prediction(path, error=f"failed: {one_line(e)}")
         predictions.append(pred)
         if pred.error is not None:
-            print(f"predict: {printable(path)}: {pred.error}", file=sys.stderr)
+            print(f"predict: {printable(path)}: {printable(pred.error)}", file=sys.stderr)
             continue
         for warning in pred.warnings:
-            print(f"predict: {path}: warning: {warning}", file=sys.stderr)
-        print(f"{path}\t{pred.probability:.4f}\t{pred.label}\t{len(pred.windows)}", flush=True)
+            print(f"predict: {printable(path)}: warning: {printable(warning)}", file=sys.stderr)
+        print(f"{printable(path)}\t{pred.probability:.4f}\t{pred.label}\t{len(pred.windows)}", flush=True)
     if args.out is not None:
         write_json(args.out, ckpt, args.checkpoint, prep, params, predictions)
     return 0 if any(p.error is None for p in predictions) else 1

@@ -1,55 +1,68 @@
-# Helpers and input functions shared by every rule family.
+# Snakemake glue shared by all the rules: the validated config, the experiment matrix
+# (pipeline/experiments.py), paths, code inputs and input functions.
 import sys
 from pathlib import Path
 
 sys.path.insert(0, workflow.basedir)
 
-from pipeline.config import (
-    DATASETS,
-    SEQUENCE_MODELS,
-    as_json,
-    effective_config,
-    n_shards,
+from pipeline.codedeps import file_imports, fingerprint, module_files
+from pipeline.commands import COMMANDS
+from pipeline.config import as_json, effective_config, n_shards
+from pipeline.configcheck import (
+    ConfigError,
+    check_names,
+    stop,
+    validate as validate_config,
 )
-from pipeline.__main__ import COMMANDS
-from pipeline.codedeps import module_files
-from pipeline.gpu import count_gpus, jobs_per_device
+from pipeline.datasets import dataset_cards
+from pipeline.experiments import Experiments
+from pipeline.gpu import gpu_pool, jobs_per_device
 from pipeline.io import shard_of
+from pipeline.models.card import CardError, catalogue
 from snakemake.settings.types import DeploymentMethod
 
-# The config the stages see: `demo.overrides` merged in when the demo is enabled, validated again.
-CFG = effective_config(config)
-validate(CFG, "../schemas/config.schema.yaml")
+SCHEMA = f"{workflow.basedir}/schemas/config.schema.yaml"
+
+# The config the stages see: `demo.overrides` merged in when the demo is enabled, validated before and after.
+try:
+    validate_config(config, SCHEMA)
+    CFG = effective_config(config)
+    validate_config(CFG, SCHEMA)
+    DETECTORS = catalogue(tuple(CFG.get("plugins", [])))
+    check_names(CFG, DETECTORS, list(dataset_cards()), SCHEMA)
+except (ConfigError, CardError) as exc:
+    stop(str(exc))
 
 R = CFG["results"]
+DEMO = CFG["demo"]["enabled"]
+EXP = Experiments(CFG, DETECTORS, dataset_cards())
+_errors, _warnings = EXP.problems(demo=DEMO)
+for _warning in _warnings:
+    print(f"config warning: {_warning}", file=sys.stderr)
+if _errors:
+    stop(f"config error: {_errors[0]}")
+
+DATASETS_ON = EXP.enabled
+MODELS = EXP.models
+CONDITIONS = EXP.conditions
+# Every run trains and is evaluated once per seed (`seed<N>` folders); figures and Table 4 use the first.
+SEEDS = EXP.seeds
+PREP = CFG["preprocess"]
+# Units (frames of image models, windows of video models) per inference forward pass.
+EVAL_BATCH = CFG["evaluate"].get("batch_size", 32)
 # Under `--sdm conda` each rule runs the `python` of its environment; otherwise this interpreter.
 PY = (
     "python"
     if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
     else sys.executable
 )
-DEMO = CFG["demo"]["enabled"]
-DATASETS_ON = [
-    d
-    for d in DATASETS
-    if d in CFG["datasets"] and CFG["datasets"][d].get("enabled", True)
-]
-MODELS = CFG["models"]
-CONDITIONS = list(CFG["conditions"])
-# Every run trains and is evaluated once per seed (`seed<N>` folders); figures and Table 4 use the first.
-SEEDS = CFG["train"]["seeds"]
-PREP = CFG["preprocess"]
-# Units (frames of image models, windows of video models) per inference forward pass.
-EVAL_BATCH = CFG["evaluate"].get("batch_size", 32)
-GPUS = count_gpus()
-# With GPUs, each GPU job locks a free one and sets CUDA_VISIBLE_DEVICES (pipeline/gpu.py).
-# `gpu_jobs_per_device` (or $STDD_GPU_JOBS_PER_DEVICE, which wins) lets N jobs share one GPU.
+# With GPUs (the pool the profile sizes: $STDD_GPUS, CUDA_VISIBLE_DEVICES or nvidia-smi), each GPU job
+# locks a free one and sets CUDA_VISIBLE_DEVICES (pipeline/gpu.py). `gpu_jobs_per_device` (or
+# $STDD_GPU_JOBS_PER_DEVICE, which wins) lets N jobs share one GPU.
+GPUS = gpu_pool()
 GPU_JOBS = jobs_per_device(default=CFG.get("gpu_jobs_per_device", 1))
-GPU_LOCKS = (
-    f" --gpu-lock-dir '{R}/.gpu_locks' --gpu-jobs-per-device {GPU_JOBS}" if GPUS else ""
-)
-# Preflight checks of a real-data run (rules/preflight.smk); the demo's data and its random
-# initialisation are known, so it has neither.
+# Preflight checks of a real-data run (rules/preflight.smk); the demo's data and its initialisation are
+# known, so it has neither.
 CHECK_DATA = not DEMO
 RANDOM_INIT_OK = CFG.get("pretrained", {}).get("allow_random_init", False)
 CHECK_WEIGHTS = not DEMO and not RANDOM_INIT_OK
@@ -59,19 +72,19 @@ WEIGHTS_LOCK = f"{R}/weights.lock.json"
 
 
 wildcard_constraints:
-    dataset="|".join(DATASETS),
+    dataset="|".join(dataset_cards()),
     shard=r"\d{3}",
     model="|".join(MODELS),
     condition="|".join(CONDITIONS),
-    testset="|".join(DATASETS),
+    testset="|".join(dataset_cards()),
     seed=r"\d+",
 
 
 # ---- shell-command parameters ---------------------------------------------------------------
-# Rules pass the interpreter and the GPU-lock option to their shell commands as params
-# (`{params.py}`, `{params.gpu_locks}`), not as globals. Both take `threads`/`resources`, so
-# Snakemake treats them as derived params: as before, neither a different interpreter path
-# (another venv, `--sdm conda`) nor a machine with or without GPUs triggers a rerun.
+# Rules pass the interpreter and the GPU-lock options to their shell commands as params, always
+# quoted by Snakemake (`{params.py:q}`, `{params.gpu_locks:q}`: a list, quoted item by item). Both take
+# `threads`/`resources`, so Snakemake treats them as derived params: neither a different interpreter
+# path (another venv, `--sdm conda`) nor a machine with or without GPUs triggers a rerun.
 
 
 def python_bin(wildcards, threads):
@@ -80,8 +93,15 @@ def python_bin(wildcards, threads):
 
 
 def gpu_lock_option(wildcards, resources):
-    """` --gpu-lock-dir DIR` when this machine has GPUs (GPU_LOCKS), else nothing."""
-    return GPU_LOCKS
+    """`--gpu-lock-dir DIR --gpu-jobs-per-device N` when the run has a GPU pool, else nothing."""
+    if not GPUS:
+        return []
+    return [
+        "--gpu-lock-dir",
+        f"{R}/.gpu_locks",
+        "--gpu-jobs-per-device",
+        str(GPU_JOBS),
+    ]
 
 
 # ---- preload server ----------------------------------------------------------------------------
@@ -117,9 +137,40 @@ def output_dir(name):
     return lambda wildcards, output: str(Path(getattr(output, name)).parent)
 
 
-def code(command):
-    """Package files a `python -m pipeline COMMAND` imports, declared as inputs: editing them reruns the rule."""
-    return module_files(workflow.basedir, COMMANDS[command][0])
+# ---- code inputs -----------------------------------------------------------------------------
+# A job's code inputs are fingerprints (pipeline/codedeps.py) of the modules its command imports, plus
+# its detector's own module for model jobs: a code edit reruns exactly the jobs that run that code.
+CODE_DIR = f"{R}/.code"
+
+
+def fingerprints(files):
+    return [
+        (
+            fingerprint(Path(workflow.basedir) / f, CODE_DIR, f)
+            if not Path(f).is_absolute()
+            else fingerprint(f, f"{CODE_DIR}/plugins", Path(f).name)
+        )
+        for f in files
+    ]
+
+
+def code(command, *modules):
+    """The code a `python -m pipeline COMMAND` runs (and `modules` besides), as fingerprints."""
+    return fingerprints(module_files(workflow.basedir, COMMANDS[command][0], *modules))
+
+
+def detector_code(model):
+    """The code of a detector and what its module imports (a backbone detector's module too)."""
+    card = DETECTORS[model]
+    if card.module.endswith(".py"):  # a plugin file, and the package modules it imports
+        imported = module_files(workflow.basedir, *file_imports(card.module))
+        return fingerprints([card.module, *imported])
+    return fingerprints(module_files(workflow.basedir, card.module))
+
+
+def dataset_code(dataset):
+    """The code of a dataset's module (its card and lister)."""
+    return fingerprints(module_files(workflow.basedir, f"pipeline.datasets.{dataset}"))
 
 
 def log_path(rule, name):
@@ -203,49 +254,7 @@ def shard_reports(dataset):
     )
 
 
-# ---- experiments -----------------------------------------------------------------------------
-
-
-def train_runs():
-    """(dataset, condition, model) of every training job: FF++ for every condition, DFDC for `all`."""
-    runs = []
-    if "ffpp" in DATASETS_ON:
-        runs += [("ffpp", c, m) for c in CONDITIONS for m in MODELS]
-    if "dfdc" in DATASETS_ON:
-        runs += [("dfdc", "all", m) for m in MODELS]
-    return runs
-
-
-# The cross-dataset matrix: the test sets of each training set's `all` models beyond its own. Those
-# of Table 2 and the Celeb-DF table test every model, the others `evaluate.cross_dataset.models` (default
-# every model).
-CROSS_TESTSETS = {
-    "ffpp": ("dfdc", "deeperforensics", "celebdf", "dfd"),
-    "dfdc": ("ffpp", "celebdf"),
-}
-EVERY_MODEL = {("ffpp", "deeperforensics"), ("ffpp", "celebdf")}
-CROSS_MODELS = CFG["evaluate"].get("cross_dataset", {}).get("models", MODELS)
-
-
-def cross_testsets(dataset, model):
-    """The enabled test sets beyond its own on which the `all` model of `dataset` is evaluated."""
-    return [
-        t
-        for t in CROSS_TESTSETS.get(dataset, ())
-        if t in DATASETS_ON and ((dataset, t) in EVERY_MODEL or model in CROSS_MODELS)
-    ]
-
-
-def eval_runs():
-    """(dataset, condition, model, testset) of every evaluation job (one per seed)."""
-    runs = []
-    for dataset, condition, model in train_runs():
-        runs.append((dataset, condition, model, dataset))
-        if condition == "all":
-            runs += [
-                (dataset, condition, model, t) for t in cross_testsets(dataset, model)
-            ]
-    return runs
+# ---- experiments: paths of the matrix's jobs ---------------------------------------------------
 
 
 def checkpoint_path(dataset, condition, model, seed=SEEDS[0]):
@@ -254,47 +263,34 @@ def checkpoint_path(dataset, condition, model, seed=SEEDS[0]):
 
 
 def test_manifest(testset, condition):
-    """FF++ test sets keep every method for every condition; other test sets have the condition `all`."""
-    return (
-        f"{R}/manifests/{testset}/{condition if testset == 'ffpp' else 'all'}/test.csv"
-    )
+    """A test set's manifest: the condition's for datasets with conditions (FF++ keeps every method in
+    every condition's test split), `all` for the others."""
+    cond = condition if dataset_cards()[testset].conditions else "all"
+    return f"{R}/manifests/{testset}/{cond}/test.csv"
 
 
 def eval_metrics():
     return [
-        f"{R}/eval/{d}/{c}/{m}/seed{s}/{t}.metrics.csv"
-        for d, c, m, t in eval_runs()
+        f"{R}/eval/{e.dataset}/{e.condition}/{e.model}/seed{s}/{e.testset}.metrics.csv"
+        for e in EXP.evaluations()
         for s in SEEDS
     ] + perturbation_metrics()
 
 
 def perturbation_metrics():
-    if "dfdc" not in DATASETS_ON:
-        return []
-    models = [m for m in CFG["evaluate"]["perturbation"]["models"] if m in MODELS]
     return [
-        f"{R}/eval/dfdc/all/{m}/seed{SEEDS[0]}/dfdc_perturb.metrics.csv" for m in models
+        f"{R}/eval/dfdc/all/{m}/seed{SEEDS[0]}/dfdc_perturb.metrics.csv"
+        for m in EXP.perturbation_models()
     ]
 
 
 def figure_targets():
     targets = []
-    if "ffpp" in DATASETS_ON:
+    if EXP.tsne_models():
         targets.append(f"{R}/figures/figure4_tsne.png")
-    if gradcam_run() is not None:
+    if EXP.gradcam_run() is not None:
         targets.append(f"{R}/figures/figure5_gradcam.png")
     return targets
-
-
-def gradcam_run():
-    """The 3D model shown in Figure 5: trained on DFDC as in the paper, else on FF++."""
-    model = CFG["evaluate"]["gradcam"]["model"]
-    if model not in MODELS:
-        return None
-    for dataset in ("dfdc", "ffpp"):
-        if dataset in DATASETS_ON:
-            return dataset, "all", model
-    return None
 
 
 def all_targets():
@@ -302,8 +298,8 @@ def all_targets():
         [f"{R}/preprocess/{d}/report.csv" for d in DATASETS_ON]
         + [f"{R}/manifests/{d}/counts.csv" for d in DATASETS_ON]
         + [
-            f"{R}/train/{d}/{c}/{m}/seed{s}/loss.png"
-            for d, c, m in train_runs()
+            f"{R}/train/{r.dataset}/{r.condition}/{r.model}/seed{s}/loss.png"
+            for r in EXP.train_runs()
             for s in SEEDS
         ]
         + [f"{R}/metrics.csv", f"{R}/tables/tables.md"]
@@ -317,10 +313,11 @@ def all_targets():
 
 def manifest_outputs(dataset):
     """The manifests a dataset's `manifests_<dataset>` rule writes, beside counts.csv."""
-    from pipeline.manifests import expected_outputs
-
-    names = [p for p in expected_outputs(dataset, CONDITIONS) if p != "counts.csv"]
-    return [f"{R}/manifests/{dataset}/{p}" for p in names]
+    card = dataset_cards()[dataset]
+    conditions = EXP.conditions_of(dataset)
+    return [
+        f"{R}/manifests/{dataset}/{c}/{s}.csv" for c in conditions for s in card.splits
+    ]
 
 
 def preflight(path, needed):
@@ -330,17 +327,46 @@ def preflight(path, needed):
     return [ancient(path)] if needed else []
 
 
+def pretrained_file(model):
+    """The weights file `pretrained.<model>` names, or "" (the card's published weights, or `none`)."""
+    path = CFG.get("pretrained", {}).get(model, "")
+    return "" if path in ("", "none") else path
+
+
 def train_inputs(wildcards):
+    manifests = f"{R}/manifests/{wildcards.dataset}/{wildcards.condition}"
     inputs = {
-        "train": f"{R}/manifests/{wildcards.dataset}/{wildcards.condition}/train.csv",
-        "val": f"{R}/manifests/{wildcards.dataset}/{wildcards.condition}/val.csv",
+        "train": f"{manifests}/train.csv",
+        "val": f"{manifests}/val.csv",
         "weights": preflight(WEIGHTS_STAMP, CHECK_WEIGHTS),
+        "pretrained": (
+            [pretrained_file(wildcards.model)]
+            if pretrained_file(wildcards.model)
+            else []
+        ),
+        "code": code("train") + detector_code(wildcards.model),
     }
-    if wildcards.model in SEQUENCE_MODELS:
+    if EXP.backbone(wildcards.model):
         inputs["init"] = checkpoint_path(
-            wildcards.dataset, wildcards.condition, "efficientnet_b3", wildcards.seed
+            wildcards.dataset,
+            wildcards.condition,
+            EXP.backbone(wildcards.model),
+            wildcards.seed,
         )
     return inputs
+
+
+def plugin_param(model):
+    """A plugin detector's file, relative to the working directory when below it (for the job to import)."""
+    card = DETECTORS[model]
+    if not card.module.endswith(".py"):
+        return {}
+    path = Path(card.module)
+    return {
+        "plugin": str(
+            path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+        )
+    }
 
 
 def train_params(wildcards):
@@ -348,23 +374,28 @@ def train_params(wildcards):
     train = {k: v for k, v in CFG["train"].items() if k != "seeds"}
     return as_json(
         {
-            "hparams": CFG["hparams"][wildcards.model],
+            "hparams": EXP.hparams(wildcards.model),
             "train": {**train, "seed": int(wildcards.seed)},
             "pretrained": CFG.get("pretrained", {}).get(wildcards.model, ""),
             "preprocess": PREP,
+            **plugin_param(wildcards.model),
         }
     )
 
 
 def init_arg(wildcards, input):
-    return f"--init '{input.init}'" if "init" in input.keys() else ""
+    """`--init CHECKPOINT` for a detector trained from its backbone detector's checkpoint."""
+    return ["--init", input.init] if "init" in input.keys() else []
 
 
 def eval_params(wildcards):
     ev = CFG["evaluate"]
+    stride = ev["stride"].get(
+        wildcards.testset, dataset_cards()[wildcards.testset].stride
+    )
     return as_json(
         {
-            "stride": ev["stride"][wildcards.testset],
+            "stride": stride,
             "threshold": ev["threshold"],
             "batch_size": EVAL_BATCH,
         }
@@ -372,7 +403,7 @@ def eval_params(wildcards):
 
 
 def gradcam_input(wildcards):
-    dataset, condition, model = gradcam_run()
+    dataset, condition, model = EXP.gradcam_run()
     return {
         "checkpoint": checkpoint_path(dataset, condition, model),
         "manifest": test_manifest(dataset, condition),

@@ -24,4 +24,4 @@ if DEMO:
             ),
             py=python_bin,
         shell:
-            "{params.py} -m pipeline demo --out {output:q} --params {params.p:q} > {log:q} 2>&1"
+            "{params.py:q} -m pipeline demo --out {output:q} --params {params.p:q} > {log:q} 2>&1"

@@ -30,10 +30,10 @@ rule evaluate_model:
         py=python_bin,
         gpu_locks=gpu_lock_option,
     shell:
-        "{params.py} -m pipeline evaluate --checkpoint {input.checkpoint:q} --manifest {input.manifest:q}"
-        " --testset {wildcards.testset} --dataset {wildcards.dataset} --condition {wildcards.condition}"
+        "{params.py:q} -m pipeline evaluate --checkpoint {input.checkpoint:q} --manifest {input.manifest:q}"
+        " --testset {wildcards.testset:q} --dataset {wildcards.dataset:q} --condition {wildcards.condition:q}"
         " --out-predictions {output.predictions:q} --out-metrics {output.metrics:q} --params {params.p:q}"
-        " --bootstrap {params.bootstrap:q}{params.gpu_locks} > {log:q} 2>&1"
+        " --bootstrap {params.bootstrap:q} {params.gpu_locks:q} > {log:q} 2>&1"
 
 
 rule perturbation:
@@ -60,9 +60,9 @@ rule perturbation:
         py=python_bin,
         gpu_locks=gpu_lock_option,
     shell:
-        "{params.py} -m pipeline perturb --checkpoint {input.checkpoint:q} --manifest {input.manifest:q}"
+        "{params.py:q} -m pipeline perturb --checkpoint {input.checkpoint:q} --manifest {input.manifest:q}"
         " --dataset dfdc --condition all --out-metrics {output.metrics:q}"
-        " --out-predictions {output.predictions:q} --params {params.p:q}{params.gpu_locks} > {log:q} 2>&1"
+        " --out-predictions {output.predictions:q} --params {params.p:q} {params.gpu_locks:q} > {log:q} 2>&1"
 
 
 rule collect_metrics:
@@ -79,12 +79,12 @@ rule collect_metrics:
     params:
         py=python_bin,
     shell:
-        "{params.py} -m pipeline collect --out {output:q} {input.metrics:q} > {log:q} 2>&1"
+        "{params.py:q} -m pipeline collect --out {output:q} {input.metrics:q} > {log:q} 2>&1"
 
 
 rule tsne_figure:
     input:
-        checkpoints=[checkpoint_path("ffpp", "all", m) for m in MODELS],
+        checkpoints=[checkpoint_path("ffpp", "all", m) for m in EXP.tsne_models()],
         manifest=f"{R}/manifests/ffpp/all/test.csv",
         code=code("tsne"),
     output:
@@ -107,8 +107,8 @@ rule tsne_figure:
         py=python_bin,
         gpu_locks=gpu_lock_option,
     shell:
-        "{params.py} -m pipeline tsne --checkpoint {input.checkpoints:q} --manifest {input.manifest:q}"
-        " --out {output.figure:q} --params {params.p:q}{params.gpu_locks} > {log:q} 2>&1"
+        "{params.py:q} -m pipeline tsne --checkpoint {input.checkpoints:q} --manifest {input.manifest:q}"
+        " --out {output.figure:q} --params {params.p:q} {params.gpu_locks:q} > {log:q} 2>&1"
 
 
 rule gradcam_figure:
@@ -140,5 +140,5 @@ rule gradcam_figure:
         py=python_bin,
         gpu_locks=gpu_lock_option,
     shell:
-        "{params.py} -m pipeline gradcam --checkpoint {input.checkpoint:q} --manifest {input.manifest:q}"
-        " --out {output:q} --params {params.p:q}{params.gpu_locks} > {log:q} 2>&1"
+        "{params.py:q} -m pipeline gradcam --checkpoint {input.checkpoint:q} --manifest {input.manifest:q}"
+        " --out {output:q} --params {params.p:q} {params.gpu_locks:q} > {log:q} 2>&1"

@@ -2,11 +2,9 @@
 # One rule per dataset: each writes a different set of files (FF++: every condition and split).
 
 
-# DeeperForensics' real class is the FF++ c23 originals, preprocessed as part of FF++.
-REAL_SOURCE = {"deeperforensics": "ffpp"}
-
 for _dataset in DATASETS_ON:
-    _real = REAL_SOURCE.get(_dataset)
+    # a dataset whose real class is another's test-split originals (DeeperForensics: FF++'s)
+    _real = dataset_cards()[_dataset].real_source
 
     rule:
         name:
@@ -17,7 +15,9 @@ for _dataset in DATASETS_ON:
             real_summaries=crop_summaries(_real) if _real else [],
             real_stores=crop_stores(_real) if _real else [],
             ffpp_split=ffpp_test_split if _dataset == "deeperforensics" else [],
-            code=code("manifests"),
+            code=code("manifests")
+            + dataset_code(_dataset)
+            + (dataset_code(_real) if _real else []),
         output:
             manifest_outputs(_dataset),
             counts=f"{R}/manifests/{_dataset}/counts.csv",
@@ -37,9 +37,9 @@ for _dataset in DATASETS_ON:
                     "strict": PREP["strict"],
                 }
             ),
-            real="--real-summaries" if _real else "",
+            real=["--real-summaries"] if _real else [],
             py=python_bin,
         shell:
-            "{params.py} -m pipeline manifests --dataset {params.dataset} --params {params.p:q}"
-            " --summaries {input.summaries:q} {params.real} {input.real_summaries:q}"
+            "{params.py:q} -m pipeline manifests --dataset {params.dataset:q} --params {params.p:q}"
+            " --summaries {input.summaries:q} {params.real:q} {input.real_summaries:q}"
             " --outdir {params.outdir:q} --problems {output.problems:q} > {log:q} 2>&1"

@@ -10,7 +10,7 @@ if CHECK_DATA:
 
     rule check_data:
         input:
-            code=code("check-data"),
+            code=code("check-data") + [f for d in DATASETS_ON for f in dataset_code(d)],
         output:
             CHECK_DATA_REPORT,
         log:
@@ -20,10 +20,10 @@ if CHECK_DATA:
             "../envs/tables.yaml"
         params:
             p=as_json({"datasets": CFG["datasets"]}),
-            strict="--strict" if PREP["strict"] else "",
+            strict=["--strict"] if PREP["strict"] else [],
             py=python_bin,
         shell:
-            "{params.py} -m pipeline check-data --params {params.p:q} --out {output:q} {params.strict}"
+            "{params.py:q} -m pipeline check-data --params {params.p:q} --out {output:q} {params.strict:q}"
             " > {log:q} 2>&1"
 
 
@@ -41,9 +41,10 @@ if CHECK_WEIGHTS:
             "../envs/torch.yaml"
         params:
             models=MODELS,
+            plugins=[a for p in CFG.get("plugins", []) for a in ("--plugin", p)],
             lock=WEIGHTS_LOCK,
             pretrained=as_json(CFG.get("pretrained", {})),
             py=python_bin,
         shell:
-            "{params.py} -m pipeline weights check {params.models} --lock {params.lock:q}"
+            "{params.py:q} -m pipeline weights check {params.models:q} {params.plugins:q} --lock {params.lock:q}"
             " --pretrained {params.pretrained:q} --out {output:q} > {log:q} 2>&1"

@@ -57,7 +57,7 @@ rule sample_frames:
         p=SAMPLE_PARAMS,
         py=python_bin,
     shell:
-        "{params.py} -m pipeline sample --root {params.root:q} --out {output.index:q} --report {output.report:q}"
+        "{params.py:q} -m pipeline sample --root {params.root:q} --out {output.index:q} --report {output.report:q}"
         " --params {params.p:q} {input.videos:q} > {log:q} 2>&1"
 
 
@@ -83,7 +83,7 @@ rule detect_faces:
         p=DETECT_PARAMS,
         py=python_bin,
     shell:
-        "{params.py} -m pipeline detect --index {input.index:q} --out {output.detections:q}"
+        "{params.py:q} -m pipeline detect --index {input.index:q} --out {output.detections:q}"
         " --precrops {output.precrops:q} --report {output.report:q} --params {params.p:q} > {log:q} 2>&1"
 
 
@@ -114,7 +114,7 @@ rule crop_faces:
         p=CROP_PARAMS,
         py=python_bin,
     shell:
-        "{params.py} -m pipeline crop --index {input.index:q} --detections {input.detections:q}"
+        "{params.py:q} -m pipeline crop --index {input.index:q} --detections {input.detections:q}"
         " --precrops {input.precrops:q} --out {output.store:q} --summary {output.summary:q}"
         " --report {output.report:q} --params {params.p:q} > {log:q} 2>&1"
 
@@ -138,4 +138,4 @@ rule preprocess_report:
     params:
         py=python_bin,
     shell:
-        "{params.py} -m pipeline report --out {output:q} {input.reports:q} > {log:q} 2>&1"
+        "{params.py:q} -m pipeline report --out {output:q} {input.reports:q} > {log:q} 2>&1"

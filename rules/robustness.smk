@@ -5,11 +5,7 @@
 
 ROBUST = CFG.get("robustness", {})
 ROBUST_DIR = f"{R}/robustness"
-ROBUST_MODELS = (
-    [m for m in ROBUST.get("models", []) if m in MODELS]
-    if "ffpp" in DATASETS_ON
-    else []
-)
+ROBUST_MODELS = EXP.robustness_models()
 ROBUST_METRICS = expand(
     f"{ROBUST_DIR}/{{model}}/{{perturbation}}.metrics.csv",
     model=ROBUST_MODELS,
@@ -37,7 +33,9 @@ rule robustness_sweep:
             f"{R}/preprocess/ffpp/detections/shard{{shard}}.h5",
             shard=shard_ids("ffpp") if ROBUST_METRICS else [],
         ),
-        code=[ROBUST_CLI, *module_files(workflow.basedir, "pipeline.robustness.sweep")],
+        code=fingerprints(
+            [ROBUST_CLI, *module_files(workflow.basedir, "pipeline.robustness.sweep")]
+        ),
     output:
         metrics=f"{ROBUST_DIR}/{{model}}/{{perturbation}}.metrics.csv",
         predictions=f"{ROBUST_DIR}/{{model}}/{{perturbation}}.predictions.csv",
@@ -78,16 +76,18 @@ rule robustness_sweep:
         py=python_bin,
         gpu_locks=gpu_lock_option,
     shell:
-        "{params.py} -m pipeline robustness sweep --checkpoint {input.checkpoint:q} --manifest {input.manifest:q}"
-        " --detections {input.detections:q} --root {params.root:q} --perturbation {wildcards.perturbation}"
+        "{params.py:q} -m pipeline robustness sweep --checkpoint {input.checkpoint:q} --manifest {input.manifest:q}"
+        " --detections {input.detections:q} --root {params.root:q} --perturbation {wildcards.perturbation:q}"
         " --out-metrics {output.metrics:q} --out-predictions {output.predictions:q} --params {params.p:q}"
-        "{params.gpu_locks} > {log:q} 2>&1"
+        " {params.gpu_locks:q} > {log:q} 2>&1"
 
 
 rule robustness_report:
     input:
         metrics=ROBUST_METRICS,
-        code=[ROBUST_CLI, *module_files(workflow.basedir, "pipeline.robustness.report")],
+        code=fingerprints(
+            [ROBUST_CLI, *module_files(workflow.basedir, "pipeline.robustness.report")]
+        ),
     output:
         levels=report(
             f"{ROBUST_DIR}/robustness_levels.csv",
@@ -119,5 +119,5 @@ rule robustness_report:
         table=lambda wc, output: output.latex.removesuffix(".tex"),
         py=python_bin,
     shell:
-        "{params.py} -m pipeline robustness report --out-levels {output.levels:q} --out-table {params.table:q}"
+        "{params.py:q} -m pipeline robustness report --out-levels {output.levels:q} --out-table {params.table:q}"
         " --out-figure {output.figure:q} {input.metrics:q} > {log:q} 2>&1"

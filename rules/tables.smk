@@ -45,7 +45,8 @@ rule tables:
         "../envs/tables.yaml"
     params:
         outdir=output_dir("index"),
+        plugins=[a for p in CFG.get("plugins", []) for a in ("--plugin", p)],
         py=python_bin,
     shell:
-        "{params.py} -m pipeline tables --metrics {input.metrics:q} --paper {input.paper:q}"
-        " --out {params.outdir:q} > {log:q} 2>&1"
+        "{params.py:q} -m pipeline tables --metrics {input.metrics:q} --paper {input.paper:q}"
+        " --out {params.outdir:q} {params.plugins:q} > {log:q} 2>&1"

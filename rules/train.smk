@@ -1,5 +1,6 @@
-# One training job per dataset x condition x model x seed; sequence models start from the EfficientNet-B3
-# checkpoint of their dataset, condition and seed. Resume state lives outside the declared outputs.
+# One training job per dataset x condition x model x seed; a detector whose card names a backbone (the
+# sequence models) starts from that detector's checkpoint of the same dataset, condition and seed. Resume
+# state lives outside the declared outputs.
 
 
 RUN = "{dataset}/{condition}/{model}/seed{seed}"
@@ -9,7 +10,6 @@ TRAIN_DIR = f"{R}/train/{RUN}"
 rule train_model:
     input:
         unpack(train_inputs),
-        code=code("train"),
     output:
         model=f"{TRAIN_DIR}/model.pt",
         metrics=report(
@@ -57,6 +57,6 @@ rule train_model:
         py=python_bin,
         gpu_locks=gpu_lock_option,
     shell:
-        "{params.py} -m pipeline train --model {wildcards.model} --dataset {wildcards.dataset}"
-        " --condition {wildcards.condition} --manifests {params.manifests:q} --out {params.outdir:q}"
-        " --state {params.state:q} --params {params.p:q} {params.init}{params.gpu_locks} > {log:q} 2>&1"
+        "{params.py:q} -m pipeline train --model {wildcards.model:q} --dataset {wildcards.dataset:q}"
+        " --condition {wildcards.condition:q} --manifests {params.manifests:q} --out {params.outdir:q}"
+        " --state {params.state:q} --params {params.p:q} {params.init:q} {params.gpu_locks:q} > {log:q} 2>&1"

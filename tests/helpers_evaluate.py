@@ -45,37 +45,32 @@ class TinyImage(nn.Module):
     def __init__(self, size: int = 16):
         super().__init__()
         self.spec = SimpleNamespace(name="tiny_image", kind="image", input_size=size, mean=MEAN, std=STD, clip_len=1,
-                                    channels_last=True)
+                                    channels_last=True, feature_layer="fc", gradcam_layer="")
         self.conv = nn.Conv2d(3, 4, 3, padding=1)
         self.fc = nn.Linear(4, 1)
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.relu(self.conv(x)).mean(dim=(2, 3))
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.features(x)).squeeze(1)
+        return self.fc(torch.relu(self.conv(x)).mean(dim=(2, 3))).squeeze(1)
 
 
 class TinyVideo(nn.Module):
-    """Stand-in 3D model: (B, 3, T, H, W) -> (B,) logits, with a `gradcam_layer`."""
+    """Stand-in video model: (B, 3, T, H, W) -> (B,) logits, with a Grad-CAM layer."""
 
     def __init__(self, size: int = 16, clip_len: int = 16):
         super().__init__()
-        self.spec = SimpleNamespace(name="tiny_3d", kind="3d", input_size=size, mean=MEAN, std=STD,
-                                    clip_len=clip_len, channels_last=False)
+        self.spec = SimpleNamespace(name="tiny_3d", kind="video", input_size=size, mean=MEAN, std=STD,
+                                    clip_len=clip_len, channels_last=False, feature_layer="fc",
+                                    gradcam_layer="gradcam_layer")
         self.gradcam_layer = nn.Sequential(nn.Conv3d(3, 4, 3, padding=1), nn.ReLU())
         self.fc = nn.Linear(4, 1)
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.gradcam_layer(x).mean(dim=(2, 3, 4))
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.features(x)).squeeze(1)
+        return self.fc(self.gradcam_layer(x).mean(dim=(2, 3, 4))).squeeze(1)
 
 
 def real_checkpoint(tmp: Path, name: str = "r3d_18", size: int = 32, pretrained: bool = False) -> Path:
     """A checkpoint of a registered model built at `size` with random weights, as `train` would write it."""
-    from pipeline.models import build_model
+    from pipeline.models.registry import build_model
 
     torch.manual_seed(0)
     model, _ = build_model(name, image_size=size, pretrained="none")
@@ -88,7 +83,7 @@ def real_checkpoint(tmp: Path, name: str = "r3d_18", size: int = 32, pretrained:
 
 def models_available() -> bool:
     try:
-        import pipeline.models  # noqa: F401
+        import pipeline.models.registry  # noqa: F401
     except ImportError:
         return False
     return True

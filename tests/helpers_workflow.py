@@ -61,6 +61,15 @@ def snakemake(configfile: Path, *args: str, timeout: float = 600) -> subprocess.
                           timeout=timeout, check=False)
 
 
+SNAKEMAKE_PREAMBLE = ("Using workflow specific profile", "Config file ")
+
+
+def workflow_messages(result: subprocess.CompletedProcess) -> list[str]:
+    """What the workflow itself printed on stderr: its lines without Snakemake's own preamble (the profile
+    and config-file notes) and blank lines."""
+    return [line for line in result.stderr.splitlines() if line.strip() and not line.startswith(SNAKEMAKE_PREAMBLE)]
+
+
 def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
     """Rule -> job count from the 'Job stats' table of a dry run."""
     counts: dict[str, int] = {}

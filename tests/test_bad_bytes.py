@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 import torch
 
-import pipeline.models
+import pipeline.models.registry
+from pipeline.models.pretrained import PretrainedInfo
 from helpers_evaluate import TinyImage, make_store
 from pipeline.__main__ import main
 from pipeline.checkpoint import save_checkpoint
@@ -61,10 +62,10 @@ def drop_checksums(store: Path) -> None:
 def tiny_models(monkeypatch):
     """The registry's builder replaced by test_train's TinyNet (image or 3D by name)."""
     def build(name, *, image_size=None, **_):
-        kind = "image" if name.startswith("tiny_image") else "3d"
+        kind = "image" if name.startswith("tiny_image") else "video"
         return (TinyImage(16) if name == "tiny_image_eval" else TinyNet(kind, image_size or 32),
-                pipeline.models.PretrainedInfo(False, "test"))
-    monkeypatch.setattr(pipeline.models, "build_model", build)
+                PretrainedInfo(False, "test"))
+    monkeypatch.setattr(pipeline.models.registry, "build_model", build)
 
 
 def rows_of(manifests: Path) -> list:

@@ -15,7 +15,7 @@ Covered elsewhere and not repeated here:
   a demo override), unknown keys and models, rejected by a Snakemake dry run.
 - tests/test_predict.py - unsafe, foreign, incompatible or broken checkpoints.
 
-Here: `predict` on all of those files at once; the CLI chain on the cases left (variable frame rate end
+Here: `predict` on all of those files at once, and on names with control characters; the CLI chain on the cases left (variable frame rate end
 to end, audio-only, a folder and a dangling link named `.mp4`, a name that is not UTF-8); listing problems
 reaching the manifests' problems CSV; a wrong type deep in a dataset section of the config.
 """
@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 from pathlib import Path
 
 import av
@@ -31,7 +32,7 @@ import numpy as np
 import pytest
 
 from helpers_videos import truncate, write_broken_files, write_video
-from helpers_workflow import snakemake, write_config
+from helpers_workflow import snakemake, workflow_messages, write_config
 from pipeline.__main__ import main
 from pipeline.datasets import list_videos
 from pipeline.predict import printable
@@ -111,6 +112,30 @@ def test_predict_reports_each_bad_file_and_scores_the_rest(tiny_models, zoo, tmp
     assert all("error" in v for v in json.loads((tmp_path / "bad.json").read_text())["videos"])
 
 
+CONTROL = "line\nbreak\ttab\rcr\x1besc\x7fdel\u2028sep\x85nel.mp4"  # all would break or hide in a line
+CONTROL_SHOWN = r"line\nbreak\ttab\rcr\x1besc\x7fdel\u2028sep\x85nel.mp4"
+
+
+def test_control_characters_in_names_keep_one_line_per_video(tiny_models, tmp_path, capsys):  # noqa: F811
+    """stdout keeps one line per scored video and stderr one per failed one, the names escaped; the JSON keeps
+    the exact names."""
+    root = tmp_path / "videos"
+    root.mkdir()
+    write_video(root / "plain.mp4", n=30)
+    shutil.copy(root / "plain.mp4", root / CONTROL)
+    gone = root / "gone\n\x1b[31m.mp4"
+    ckpt = tiny_checkpoint(tmp_path)
+    assert predict(root, gone, "--checkpoint", ckpt, "--out", tmp_path / "p.json") == 0
+    out, err = capsys.readouterr()
+    assert list(stdout_rows(out)) == [str(root / CONTROL_SHOWN), str(root / "plain.mp4")]  # splitlines() splits
+    assert printable(str(root / CONTROL)) == str(root / CONTROL_SHOWN)  # on \r, \x85 and \u2028 too
+    assert err.splitlines() == [f"predict: {root}/gone\\n\\x1b[31m.mp4: cannot open: FileNotFoundError: No such file "
+                                "or directory"]
+    record = json.loads((tmp_path / "p.json").read_text())
+    assert [v["path"] for v in record["videos"]] == [str(root / CONTROL), str(root / "plain.mp4"), str(gone)]
+    assert record["videos"][0]["probability"] == record["videos"][1]["probability"]  # the same video
+
+
 def test_cli_chain_on_the_remaining_bad_inputs(tmp_path):
     root = tmp_path / "videos"
     root.mkdir()
@@ -169,7 +194,7 @@ def test_listing_problems_reach_the_manifest_problems_csv(tmp_path):
 
 def test_wrong_type_in_a_dataset_section_fails_the_dry_run(tmp_path):
     result = snakemake(write_config(tmp_path, {"datasets": {"dfdc": {"parts": {"train": "0,1"}}}}), "-n")
-    output = result.stdout + result.stderr
+    lines = workflow_messages(result)
     assert result.returncode != 0
-    assert "Error validating config" in output or "ValidationError" in output, output[-2000:]
-    assert "'0,1'" in output, output[-2000:]
+    assert lines[0] == "config error: datasets.dfdc.parts.train: '0,1' is not of type 'array'", result.stderr[-2000:]
+    assert len(lines) <= 3 and "Traceback" not in result.stderr

@@ -1,4 +1,5 @@
-"""`python -m pipeline`: every command's `--help` works, and expected failures are one line naming the file.
+"""`python -m pipeline`: every command's `--help` works, expected failures are one line naming the file, and
+Ctrl-C is one line too.
 
 The failures run in-process through `pipeline.__main__.main` and all stop before a model is built
 (a garbage checkpoint fails at `torch.load`), so the whole file takes seconds.
@@ -6,12 +7,16 @@ The failures run in-process through `pipeline.__main__.main` and all stop before
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from helpers_videos import write_video
 from pipeline.__main__ import COMMANDS, main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -164,3 +169,48 @@ def test_subprocess_failure_has_no_traceback(tmp_path):
                              "--out", str(tmp_path / "t")], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert result.stderr.strip() == f"pipeline tables: error: {tmp_path / 'missing.csv'}: No such file or directory"
+
+
+# ---- Ctrl-C ---------------------------------------------------------------------------------------------------
+
+def test_ctrl_c_is_one_line_and_status_130(tmp_path, monkeypatch, capsys):
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("pipeline.tables.cli.run", interrupted)
+    argv = ["tables", "--metrics", str(tmp_path / "m.csv"), "--out", str(tmp_path / "t")]
+    try:
+        assert main(argv) == 130
+    except KeyboardInterrupt:  # would stop the whole test session
+        pytest.fail("main() let KeyboardInterrupt through")
+    assert capsys.readouterr().err == "pipeline tables: interrupted; rerun to resume\n"
+    monkeypatch.setenv("PIPELINE_TRACEBACK", "1")  # debugging: the traceback, as for expected errors
+    with pytest.raises(KeyboardInterrupt):
+        main(argv)
+
+
+def test_ctrl_c_during_a_busy_command_leaves_nothing_half_written(tmp_path):
+    """SIGINT to the process group (what Ctrl-C in a terminal sends) while `detect` writes its store: one line
+    on stderr, status 130, and neither the store, its temporary file nor the report is left."""
+    videos, out = tmp_path / "videos", tmp_path / "out"
+    videos.mkdir()
+    for i in range(2):
+        write_video(videos / f"v{i}.mp4", n=75, size=(480, 360))
+    assert main(["sample", "--root", str(videos), "--out", str(tmp_path / "index.json"), "--report",
+                 str(tmp_path / "sample.csv"), *map(str, sorted(videos.iterdir()))]) == 0
+    slow = json.dumps({"upsample": 2, "full_scan_every": 1})  # seconds per video: busy when interrupted
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "detect", "--index", str(tmp_path / "index.json"),
+                             "--out", str(out / "d.h5"), "--report", str(out / "detect.csv"), "--params", slow],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not list(out.glob(".d.h5.tmp*")):  # the store is being written
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "detect never started its store"
+        time.sleep(0.01)
+    time.sleep(0.5)
+    assert proc.poll() is None, "detect finished before it could be interrupted"
+    os.killpg(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert (proc.returncode, stderr) == (130, "pipeline detect: interrupted; rerun to resume\n"), stderr
+    assert stdout == "" and list(out.iterdir()) == []

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.datasets import FAKE, LISTERS, REAL, Listing, list_videos, safe_join
+from pipeline.datasets import FAKE, REAL, Listing, dataset_cards, list_videos, listers, safe_join
 from pipeline.datasets.dfdc import split_folders
 
 METHODS = ["Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter"]
@@ -261,7 +261,17 @@ def test_symlinks_escaping_the_root_are_problems(tmp_path):
     assert "symlink escapes" in reasons[0] and "folder Outside escapes" in reasons[1]
 
 
-def test_registry_and_unknown_dataset():
-    assert set(LISTERS) == {"ffpp", "dfdc", "deeperforensics", "celebdf", "dfd"}
+def test_catalogue_roles_and_unknown_dataset():
+    """Each dataset's card says what the workflow does with it (written here as the paper and README say)."""
+    cards = dataset_cards()
+    assert list(cards) == list(listers()) == ["ffpp", "dfdc", "deeperforensics", "celebdf", "dfd"]
+    assert [n for n, c in cards.items() if c.trains] == ["ffpp", "dfdc"]
+    assert [n for n, c in cards.items() if c.conditions] == ["ffpp"]
+    assert {n: c.real_source for n, c in cards.items() if c.real_source} == {"deeperforensics": "ffpp"}
+    assert {n: dict(c.tested_by) for n, c in cards.items()} == {
+        "ffpp": {"dfdc": "cross"}, "dfdc": {"ffpp": "cross"}, "deeperforensics": {"ffpp": "every"},
+        "celebdf": {"ffpp": "every", "dfdc": "cross"}, "dfd": {"ffpp": "cross"}}
+    assert {n: c.display for n, c in cards.items()} == {
+        "ffpp": "FF++", "dfdc": "DFDC", "deeperforensics": "DeeperForensics", "celebdf": "Celeb-DF", "dfd": "DFD"}
     with pytest.raises(ValueError, match="unknown dataset"):
         list_videos("nope", {})

@@ -12,6 +12,7 @@ from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
 from helpers_evaluate import VIDEOS, TinyImage, TinyVideo, make_store, models_available, real_checkpoint
 from pipeline.__main__ import main
 from pipeline.evaluate import inference
+from pipeline.runtime import Placement
 from pipeline.evaluate.inference import (InferenceParams, batched_means, predict_manifest, video_units,
                                          window_starts)
 from pipeline.evaluate.metrics import (TIDY_COLUMNS, Bootstrap, bootstrap_intervals, class_accuracy,
@@ -114,6 +115,22 @@ def test_complete_accuracy_derives_fake_and_overall():
     assert out["fake"] == pytest.approx(0.25) and out["overall"] == pytest.approx(0.625)
 
 
+
+def test_read_tidy_decides_the_unit_once_and_names_the_row_of_a_bad_number():
+    def frame(*values, metric="accuracy"):
+        return pd.DataFrame([{"model": "m", "dataset": "ffpp", "condition": "all", "testset": "ffpp", "class": c,
+                              "metric": metric, "value": v} for c, v in zip(["real", "Deepfakes"], values)])
+
+    assert list(read_tidy(frame(90.0, 0.0))["value"]) == pytest.approx([0.9, 0.0])  # auto: per cent
+    assert list(read_tidy(frame(0.9, 0.5))["value"]) == pytest.approx([0.9, 0.5])  # auto: fractions
+    assert list(read_tidy(frame(0.9, 0.5), unit="percent")["value"]) == pytest.approx([0.009, 0.005])
+    with pytest.raises(ValueError, match=r"^metrics table: column value, row 1 \(model=m dataset=ffpp condition=all "
+                                         r"testset=ffpp seed=0 class=Deepfakes metric=auc\): auc 3 is outside "
+                                         r"\[0, 1\]"):
+        read_tidy(frame(0.9, 3, metric="auc"))
+    with pytest.raises(ValueError, match="unknown unit 'per cent'"):
+        read_tidy(frame(0.9, 0.5), unit="per cent")
+
 def test_window_starts_cover_every_frame():
     assert window_starts(10, 16, 16) == [0]
     assert window_starts(16, 16, 16) == [0]
@@ -123,7 +140,7 @@ def test_window_starts_cover_every_frame():
 
 def test_batched_means_match_per_video_means():
     videos = [torch.randn(n, 3) for n in (1, 5, 3, 8, 2)]
-    out = list(batched_means(lambda x: x * 2, iter(videos), 4, torch.device("cpu")))
+    out = list(batched_means(lambda x: x * 2, iter(videos), 4, Placement(torch.device("cpu"))))
     assert [n for _, n in out] == [1, 5, 3, 8, 2]
     for (mean, _), v in zip(out, videos, strict=True):
         torch.testing.assert_close(mean, (v * 2).mean(0))
@@ -191,11 +208,11 @@ def test_evaluate_real_tiny_model(tmp_path):
     assert (m["model"] == "r3d_18").all() and len(pd.read_csv(pred)) == 4
 
 
-@pytest.mark.parametrize("native", [False, True])
-def test_inference_autocasts_exactly_where_training_would(monkeypatch, native):
-    """Inference runs a model in bf16 where the device computes it natively (as `train` does with `bf16: null`),
-    and returns float32 either way."""
-    monkeypatch.setattr(inference, "native_bf16", lambda device: native)
-    seen = inference.forward(lambda x: x * torch.is_autocast_enabled("cpu"), torch.ones(2), torch.device("cpu"))
+@pytest.mark.parametrize("bf16", [False, True])
+def test_inference_autocasts_as_its_placement_says(bf16):
+    """Inference runs a model in bf16 exactly when its placement (the training run's setting) says so, and
+    returns float32 either way."""
+    placement = Placement(torch.device("cpu"), bf16=bf16)
+    seen = inference.forward(lambda x: x * torch.is_autocast_enabled("cpu"), torch.ones(2), placement)
     assert seen.dtype == torch.float32
-    assert seen.tolist() == ([1.0, 1.0] if native else [0.0, 0.0])
+    assert seen.tolist() == ([1.0, 1.0] if bf16 else [0.0, 0.0])

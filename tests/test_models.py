@@ -1,7 +1,10 @@
-"""The six detectors: shapes, parameter counts against Table A.5, freezing, and weight loading."""
+"""The detectors: every card against the model it builds (parameter counts, shapes, features), the paper's
+six against Table A.5, freezing, and weight loading."""
 from __future__ import annotations
 
 import argparse
+import importlib
+from dataclasses import replace
 
 import pytest
 import timm
@@ -9,23 +12,28 @@ import torch
 import torchvision
 from safetensors.torch import save_file
 
-from pipeline.models import PretrainedError, build_model, get_spec, list_models
 from pipeline.models import cli
-from pipeline.models.i3d import InceptionI3d
+from pipeline.models.card import catalogue, read_card
+from pipeline.models.i3d_rgb import InceptionI3d
+from pipeline.models.pretrained import PretrainedError
 from pipeline.models.recurrent import counted_blocks
+from pipeline.models.registry import build_model, features, get_spec, gradcam_module, list_models
 
-NAMES = ["xception", "efficientnet_b3", "efficientnet_b3_lstm", "efficientnet_b3_bigru", "r3d_18", "i3d_rgb"]
-EXACT_PARAMS = {"xception": 20_809_001, "efficientnet_b3": 10_697_769, "r3d_18": 33_166_785, "i3d_rgb": 12_288_289,
-                "efficientnet_b3_lstm": 30_244_906, "efficientnet_b3_bigru": 26_440_746}
-PAPER_PARAMS = {"xception": 20.809, "efficientnet_b3": 10.698, "efficientnet_b3_lstm": 30.245,
-                "efficientnet_b3_bigru": 26.441, "r3d_18": 33.167, "i3d_rgb": 12.288}
+CARDS = catalogue()
+NAMES = list(CARDS)
+# Table A.5 of the paper (millions, 3 decimals) and Appendix A.4's hyper-parameters (I3D: R3D-18's, the
+# paper gives none), written here as literals: the cards must agree with the paper.
+PAPER = {"xception": 20.809, "efficientnet_b3": 10.698, "efficientnet_b3_lstm": 30.245,
+         "efficientnet_b3_bigru": 26.441, "r3d_18": 33.167, "i3d_rgb": 12.288}
+APPENDIX_A4 = {"xception": (1e-4, 8, 1e-5), "efficientnet_b3": (1e-4, 8, 1e-5), "efficientnet_b3_lstm": (2e-6, 2, 1e-5),
+               "efficientnet_b3_bigru": (2e-6, 2, 1e-5), "r3d_18": (1e-5, 4, 1e-7), "i3d_rgb": (1e-5, 4, 1e-7)}
 FEATURE_DIMS = {"xception": 2048, "efficientnet_b3": 1536, "efficientnet_b3_lstm": 1024,
                 "efficientnet_b3_bigru": 2048, "r3d_18": 512, "i3d_rgb": 1024}
 
 
 @pytest.fixture(scope="module")
 def models() -> dict[str, torch.nn.Module]:
-    """Every model, built once with random weights (the real weight caches are never touched)."""
+    """Every detector, built once with random weights (the real weight caches are never touched)."""
     return {name: build_model(name, pretrained="none")[0] for name in NAMES}
 
 
@@ -33,31 +41,50 @@ def _n_params(model: torch.nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
-def _tiny_input(kind: str) -> torch.Tensor:
-    return torch.randn(2, 3, 64, 64) if kind == "image" else torch.randn(2, 3, 16, 32, 32)
+def _tiny_input(model: torch.nn.Module) -> torch.Tensor:
+    size = 64 if model.spec.kind == "image" else 32
+    shape = model.spec.input_shape()
+    return torch.randn(2, 3, size, size) if model.spec.kind == "image" else torch.randn(2, 3, shape[1], size, size)
 
 
-def test_registry_lists_the_six_models_in_the_papers_order():
-    assert list_models() == NAMES
+def test_the_papers_six_detectors_are_registered_in_the_papers_order():
+    assert NAMES[:6] == list(PAPER) and list_models() == NAMES
+
+
+@pytest.mark.parametrize("name", list(PAPER))
+def test_the_papers_cards_hold_table_a5_and_appendix_a4(name):
+    card = CARDS[name]
+    assert round(card.params / 1e6, 3) == PAPER[name]
+    assert (card.hparams["lr"], card.hparams["batch_size"], card.hparams["weight_decay"]) == APPENDIX_A4[name]
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_parameter_count_matches_the_paper(models, name):
-    n = _n_params(models[name])
-    assert n == EXACT_PARAMS[name]
-    assert round(n / 1e6, 3) == PAPER_PARAMS[name] == models[name].spec.paper_params
+def test_parameter_count_matches_the_card(models, name):
+    assert _n_params(models[name]) == CARDS[name].params
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_module_declares_the_card_the_workflow_reads(name):
+    """The card read from the source (what the Snakefile sees) is the one the module builds with."""
+    card = CARDS[name]
+    module = importlib.import_module(card.module)
+    assert replace(module.DETECTOR, module=card.module, path=card.path) == card
+    assert read_card(card.path, card.module) == card
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_one_logit_per_sample_and_pre_classifier_features(models, name):
     model = models[name].eval()
-    x = _tiny_input(model.spec.kind)
+    x = _tiny_input(model)
     with torch.no_grad():
         assert model(x).shape == (2,)
-        assert model.features(x).shape == (2, FEATURE_DIMS[name])
+        f = features(model, x)
+    assert f.shape[0] == 2 and f.shape[1] > 0
+    if name in FEATURE_DIMS:
+        assert f.shape == (2, FEATURE_DIMS[name])
 
 
-def test_specs_follow_the_paper_and_image_size_overrides():
+def test_specs_follow_the_cards_and_image_size_overrides():
     assert get_spec("xception").input_size == 299 and get_spec("xception").mean == (0.5, 0.5, 0.5)
     assert get_spec("r3d_18").input_shape() == (3, 16, 224, 224)
     assert get_spec("efficientnet_b3", image_size=64).input_shape() == (3, 64, 64)
@@ -65,25 +92,27 @@ def test_specs_follow_the_paper_and_image_size_overrides():
     assert model.spec.input_size == 96
     with pytest.raises(ValueError, match="unknown model"):
         get_spec("resnet50")
+    with pytest.raises(ValueError, match="has no option"):
+        get_spec("r3d_18", options={"freeze": 3})
 
 
 def test_r3d_keeps_all_16_timesteps_up_to_layer4(models):
     model = models["r3d_18"].eval()
     seen = []
-    handle = model.gradcam_layer.register_forward_hook(lambda m, i, out: seen.append(out.shape))
+    handle = gradcam_module(model).register_forward_hook(lambda m, i, out: seen.append(out.shape))
     try:
         with torch.no_grad():
             model(torch.randn(1, 3, 16, 112, 112))
     finally:
         handle.remove()
-    assert model.gradcam_layer is model.layer4
+    assert gradcam_module(model) is model.layer4
     assert seen == [(1, 512, 16, 7, 7)]
 
 
 def test_i3d_pools_a_full_size_16_frame_clip(models):
     model = models["i3d_rgb"].eval()
     seen = []
-    handle = model.gradcam_layer.register_forward_hook(lambda m, i, out: seen.append(out.shape))
+    handle = gradcam_module(model).register_forward_hook(lambda m, i, out: seen.append(out.shape))
     try:
         with torch.no_grad():
             assert model(torch.randn(1, 3, 16, 224, 224)).shape == (1,)
@@ -136,7 +165,7 @@ def test_sequence_backbone_loads_a_trained_efficientnet_b3(models, name):
 def test_backbone_state_dict_errors(models):
     with pytest.raises(PretrainedError, match="not an efficientnet_b3"):
         build_model("efficientnet_b3_lstm", backbone=models["xception"].state_dict())
-    with pytest.raises(ValueError, match="not a sequence model"):
+    with pytest.raises(ValueError, match="no backbone detector"):
         build_model("r3d_18", backbone=models["efficientnet_b3"].state_dict())
 
 
@@ -250,10 +279,27 @@ def test_unusable_weight_files_are_errors(caches):
         build_model("efficientnet_b3", pretrained=str(other))
 
 
-def test_models_command_lists_all_six(capsys):
-    assert cli.run(argparse.Namespace(names=[])) == 0
+def test_a_training_checkpoint_of_the_same_detector_loads_in_full_head_included(caches):
+    """The `pretrained.<model>` path takes this workflow's own checkpoints (the demo's pretraining runs)."""
+    from pipeline.checkpoint import save_checkpoint
+
+    torch.manual_seed(1)
+    trained, _ = build_model("efficientnet_b3", image_size=32, pretrained="none")
+    torch.nn.init.normal_(trained.net.classifier.weight)
+    path = caches / "pretrain.pt"
+    save_checkpoint(path, model="efficientnet_b3", state_dict=trained.state_dict(), config={}, preprocess={})
+    model, info = build_model("efficientnet_b3", image_size=32, pretrained=str(path))
+    assert info.pretrained and info.loaded_keys == len(trained.state_dict())
+    for key, tensor in model.state_dict().items():
+        assert torch.equal(tensor, trained.state_dict()[key]), key
+    with pytest.raises(PretrainedError, match="a checkpoint of efficientnet_b3, not of xception"):
+        build_model("xception", pretrained=str(path))
+
+
+def test_models_command_lists_every_detector(capsys):
+    assert cli.run(argparse.Namespace(names=[], plugin=[])) == 0
     out = capsys.readouterr().out
     for name in NAMES:
         assert name in out
     assert "30,244,906" in out and "3x16x224x224" in out and "NO" not in out
-    assert cli.run(argparse.Namespace(names=["nope"])) == 2
+    assert cli.run(argparse.Namespace(names=["nope"], plugin=[])) == 2

@@ -150,10 +150,55 @@ def test_paper_config_is_complete_and_valid():
     assert cfg["evaluate"]["stride"]["ffpp"] == 16 and cfg["evaluate"]["stride"]["dfdc"] == 2
     assert cfg["pretrained"]["allow_random_init"] is False
     assert cfg["preprocess"]["crop_size"] == 320 and cfg["train"]["image_size"] is None
-    assert cfg["hparams"]["r3d_18"] == {"lr": 1e-5, "batch_size": 4, "weight_decay": 1e-7}
-    assert cfg["hparams"]["efficientnet_b3_lstm"] == {"lr": 2e-6, "batch_size": 2, "weight_decay": 1e-5}
-    assert cfg["hparams"]["xception"] == {"lr": 1e-4, "batch_size": 8, "weight_decay": 1e-5}
+    assert "hparams" not in cfg  # Appendix A.4 is each card's default (tests/test_models.py checks the cards)
     assert len(cfg["conditions"]) == 10  # all, 5 leave-one-out (Tables 1, B.6), 4 group leave-outs (Table 3)
+
+
+# The paper's method groups, written out from its text (§4.2.2, "Generalization to New Tasks and Architectures":
+# "DF, NT, and Fshi all involve decoder networks for synthesis, while F2F and FS are morphable mask models
+# ... DF, FS and Fshi perform facial swapping while NT and F2F perform reenactment"); abbreviations as in the
+# caption of Table B.6. Not read from the code, so a wrong group in a config or in the tables' names fails.
+SHORT = {"DF": "Deepfakes", "F2F": "Face2Face", "FS": "FaceSwap", "NT": "NeuralTextures", "FShi": "FaceShifter"}
+PAPER_GROUPS = {  # condition leaving the group out: (Table 3 average column, the group's methods)
+    "wo_MM": ("MM", {"F2F", "FS"}),  # morphable mask (Table 3 top)
+    "wo_decoder": ("learned", {"DF", "NT", "FShi"}),  # learned decoder (Table 3 top)
+    "wo_swap": ("swap", {"DF", "FS", "FShi"}),  # face swapping (Table 3 bottom)
+    "wo_reenact": ("reenact", {"F2F", "NT"}),  # facial reenactment (Table 3 bottom)
+}
+PAPER_CONDITIONS = {  # condition -> FF++ methods left out of training and validation
+    "all": set(),  # Table 1 left, Table B.6
+    **{f"wo_{short}": {method} for short, method in SHORT.items()},  # Table 1 right, Table B.6
+    **{condition: {SHORT[s] for s in group} for condition, (_, group) in PAPER_GROUPS.items()},  # Table 3
+}
+
+
+def test_the_paper_groups_split_the_five_methods_two_ways():
+    """The literals above: architecture and task each split FF++'s five methods into two disjoint groups."""
+    for first, second in (("wo_MM", "wo_decoder"), ("wo_swap", "wo_reenact")):
+        a, b = PAPER_GROUPS[first][1], PAPER_GROUPS[second][1]
+        assert not a & b and a | b == set(SHORT)
+    assert sorted(SHORT.values()) == sorted(METHODS)
+
+
+@pytest.mark.parametrize("config", ["workflow_config.yaml", "config/paper.yaml"])
+def test_conditions_leave_out_the_paper_groups(config):
+    conditions = yaml.safe_load((ROOT / config).read_text())["conditions"]
+    assert {name: set(methods) for name, methods in conditions.items()} == PAPER_CONDITIONS
+    assert all(len(methods) == len(set(methods)) for methods in conditions.values())  # no method listed twice
+
+
+def test_table_names_are_the_paper_groups():
+    from pipeline.tables.names import GROUPS_ARCHITECTURE, GROUPS_TASK, LEAVE_ONE_OUT
+    from pipeline.tables.names import METHODS as SHORT_NAMES
+
+    assert SHORT_NAMES == {method: short for short, method in SHORT.items()}
+    assert LEAVE_ONE_OUT == {f"wo_{short}": method for short, method in SHORT.items()}
+    halves = ((GROUPS_ARCHITECTURE, ["wo_MM", "wo_decoder"]), (GROUPS_TASK, ["wo_swap", "wo_reenact"]))
+    for groups, conditions in halves:
+        assert [g.condition for g in groups] == conditions
+        for g in groups:
+            label, methods = PAPER_GROUPS[g.condition]
+            assert g.label == label and sorted(g.methods) == sorted(SHORT[s] for s in methods), g.condition
 
 
 def shards(cfg: dict, name: str) -> int:

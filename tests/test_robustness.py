@@ -25,6 +25,25 @@ from pipeline.robustness.sweep import METRIC_COLUMNS, recompressed_frames, sampl
 from pipeline.store import ClipStore, ClipStoreWriter
 
 
+# The published parameters of levels 1..5, written out here (not read from PERTURBATIONS) so that a wrong value in
+# the code's table fails: DeeperForensics-1.0 (Jiang et al., CVPR 2020), `get_distortion_parameter` in
+# github.com/EndlessSora/DeeperForensics-1.0 perturbation/add_distortion_to_video.py (read at commit 4f6ecffd).
+# name: (`--type` code there, levels 1..5)
+PUBLISHED = {
+    "color_saturation": ("CS", (0.4, 0.3, 0.2, 0.1, 0.0)),  # chroma factor
+    "color_contrast": ("CC", (0.85, 0.725, 0.6, 0.475, 0.35)),  # pixel factor
+    "block_wise": ("BW", (16, 32, 48, 64, 80)),  # 8x8 grey blocks per 256 px of the shorter side
+    "gaussian_noise": ("GNC", (0.001, 0.002, 0.005, 0.01, 0.05)),  # variance, YCbCr in [0, 1]
+    "gaussian_blur": ("GB", (7, 9, 13, 17, 21)),  # kernel size
+    "pixelation": ("JPEG", (2, 3, 4, 5, 6)),  # down-and-up resize factor
+    "video_compression": ("VC", (30, 32, 35, 38, 40)),  # x264 CRF
+}
+
+
+def published(name: str, level: int) -> float:
+    return PUBLISHED[name][1][level - 1]
+
+
 def frame(h: int = 60, w: int = 60, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
 
@@ -41,6 +60,20 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return 10 * math.log10(255 ** 2 / np.mean((a.astype(np.float64) - b) ** 2))
 
 
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_levels_are_the_published_deeperforensics_parameters(name):
+    code, values = PUBLISHED[name]
+    spec = PERTURBATIONS[name]
+    assert spec.code == code
+    for level, value in zip((1, 2, 3, 4, 5), values, strict=True):
+        assert spec.parameter(level) == value, f"{name} level {level}"
+
+
+def test_the_seven_published_perturbations_and_five_levels():
+    assert LEVELS == (1, 2, 3, 4, 5)
+    assert sorted(PERTURBATIONS) == sorted(PUBLISHED)
+
+
 def test_level_zero_is_the_frame_itself_and_levels_outside_1_to_5_fail():
     image = frame()
     for name, spec in PERTURBATIONS.items():
@@ -55,7 +88,7 @@ def test_saturation_changes_only_chroma(level):
     image = frame()
     out = perturbed("color_saturation", image, level)
     assert np.abs(luma(out) - luma(image)).max() <= 1.0  # luma kept, up to truncation to uint8
-    factor = PERTURBATIONS["color_saturation"].parameter(level)
+    factor = published("color_saturation", level)
     chroma = lambda x: x.astype(np.float64) - luma(x)[..., None]  # noqa: E731 - R-Y, G-Y, B-Y
     assert np.abs(chroma(out) - factor * chroma(image)).max() <= 1.5
     if factor == 0:
@@ -67,7 +100,7 @@ def test_contrast_scales_every_channel_and_is_monotone_in_level():
     stats = []
     for level in LEVELS:
         out = perturbed("color_contrast", image, level)
-        factor = PERTURBATIONS["color_contrast"].parameter(level)
+        factor = published("color_contrast", level)
         assert np.array_equal(out, (image * np.float32(factor)).astype(np.uint8))
         stats.append((out.mean(), out.std()))
     assert all(a[0] > b[0] and a[1] > b[1] for a, b in zip(stats, stats[1:]))
@@ -81,7 +114,7 @@ def test_block_wise_puts_more_grey_8x8_blocks_per_level_and_none_below_256_pixel
         out = perturbed("block_wise", image, level, seed=3)
         diff = (out != image).any(axis=2)
         assert (out[diff] == 128).all()
-        n_blocks = 512 // 256 * PERTURBATIONS["block_wise"].parameter(level)
+        n_blocks = 512 // 256 * published("block_wise", level)
         assert 64 < diff.sum() <= n_blocks * 64
         changed.append(diff)
     assert all((b >= a).all() and b.sum() > a.sum() for a, b in zip(changed, changed[1:]))
@@ -93,12 +126,15 @@ def test_noise_grows_with_level_at_the_published_strength():
     grey = np.full((200, 200, 3), 128, np.uint8)
     sigmas = [luma(perturbed("gaussian_noise", grey, level)).std() for level in LEVELS]
     assert all(a < b for a, b in zip(sigmas, sigmas[1:]))
-    expected = math.sqrt(PERTURBATIONS["gaussian_noise"].parameter(1)) * 255 ** 2 / 219  # 9.4 grey levels
+    expected = math.sqrt(published("gaussian_noise", 1)) * 255 ** 2 / 219  # 9.4 grey levels
     assert sigmas[0] == pytest.approx(expected, rel=0.1)
 
 
 def test_blur_removes_more_detail_per_level():
     image = frame(120, 120)
+    for level in LEVELS:  # DeeperForensics' gaussian_blur: a k x k kernel of sigma k / 6
+        k = published("gaussian_blur", level)
+        assert np.array_equal(perturbed("gaussian_blur", image, level), cv2.GaussianBlur(image, (k, k), k / 6))
     detail = [cv2.Laplacian(perturbed("gaussian_blur", image, level), cv2.CV_64F).var() for level in LEVELS]
     assert all(a > b for a, b in zip([cv2.Laplacian(image, cv2.CV_64F).var(), *detail], detail))
 
@@ -107,7 +143,7 @@ def test_blur_removes_more_detail_per_level():
 def test_pixelation_resamples_on_the_level_block_grid(level):
     """A picture constant on the level's f x f blocks comes back as the bilinear upscaling of its blocks,
     as DeeperForensics' down-and-up resize gives (its blocks are bilinear, not flat)."""
-    f = int(PERTURBATIONS["pixelation"].parameter(level))
+    f = int(published("pixelation", level))
     blocks = frame(60 // f, 60 // f, seed=level)
     image = np.repeat(np.repeat(blocks, f, axis=0), f, axis=1)  # 60 x 60: divisible by 2-6
     out = perturbed("pixelation", image, level)
@@ -131,7 +167,7 @@ def test_compression_reencodes_at_each_level_crf_with_falling_quality(clip):
         frames = list(container.decode(video=0))
     quality = []
     for level in LEVELS:
-        crf = PERTURBATIONS["video_compression"].parameter(level)
+        crf = published("video_compression", level)
         packets = [bytes(p) for p in encode_h264(iter(frames), crf, info.time_base, None, threads=1)]
         assert f"crf={crf:.1f}".encode() in b"".join(packets[:2])  # x264 writes its settings into the stream
         out = list(reencode(iter(frames), crf, info.time_base, None, threads=1))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import math
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -174,13 +175,14 @@ def test_accuracies_in_per_cent_are_read_as_fractions(tmp_path):
     from_percent, from_fractions = Metrics(str(path)).df, Metrics(fractions).df
     assert from_percent["value"].to_numpy() == pytest.approx(from_fractions["value"].to_numpy())
     pd.testing.assert_frame_equal(table_b6(Metrics(str(path))).frame, table_b6(Metrics(fractions)).frame)
-    # other metrics are never rescaled, and a file whose accuracies are all <= 1 is fractions
-    mixed = pd.DataFrame([tidy_row("r3d_18", "all", "real", 95.0), tidy_row("r3d_18", "all", "all", 0.3,
-                                                                           metric="logloss"),
-                          tidy_row("r3d_18", "all", "all", 0.9, metric="auc")])
-    df = Metrics(mixed).df.set_index(["class", "metric"])["value"]
+    # the unit is the file's: its AUCs are per cent too; log-losses are never rescaled
+    percent_auc = pd.DataFrame([tidy_row("r3d_18", "all", "real", 95.0), tidy_row("r3d_18", "all", "all", 0.3,
+                                                                                 metric="logloss"),
+                                tidy_row("r3d_18", "all", "all", 90.0, metric="auc")])
+    df = Metrics(percent_auc).df.set_index(["class", "metric"])["value"]
     assert df[("real", "accuracy")] == pytest.approx(0.95) and df[("all", "logloss")] == pytest.approx(0.3)
     assert df[("all", "auc")] == pytest.approx(0.9)
+    # a file whose values are all <= 1 is fractions
     assert Metrics(pd.DataFrame([tidy_row("r3d_18", "all", "real", 1.0)])).get(
         "r3d_18", "ffpp", "all", "ffpp", "real") == 1.0
 
@@ -191,7 +193,7 @@ def test_accuracies_in_per_cent_are_read_as_fractions(tmp_path):
     ("model,dataset,condition,testset,class,metric,value\nm,ffpp,all,ffpp,real,accuracy,high\n",
      r"column value: 1 entry is not a number \(first at line 2: 'high'\)"),
     ("model,dataset,condition,testset,class,metric,value\nm,ffpp,all,ffpp,real,accuracy,150\n",
-     r"column value, line 2: accuracy 150 is above 100"),
+     r"column value, line 2 \(model=m .*\): accuracy 150 is outside \[0, 100\] \(the file's unit: per cent"),
     ("", "empty file"),
 ])
 def test_unusable_metrics_file_is_one_line_naming_file_and_column(text, message, tmp_path, capsys):
@@ -206,6 +208,139 @@ def test_unusable_metrics_file_is_one_line_naming_file_and_column(text, message,
     assert len(err.splitlines()) == 1 and err.startswith(f"pipeline tables: error: {path}: "), err
     assert not (tmp_path / "t").exists()
 
+
+
+# ---- the unit of a file, numbers out of range, repeated keys -------------------------------------------------
+
+HEADER = "model,dataset,condition,testset,seed,class,metric,value"
+XCEPTION = "xception,ffpp,all,ffpp,0"
+
+
+def tables_cli(tmp_path, capsys, lines: list[str], *flags: str, header: str = HEADER) -> tuple[int, list[str]]:
+    """`tables` on a CSV of `lines`: its exit status and stderr lines (no tables written when it fails)."""
+    from pipeline.__main__ import main
+
+    path = tmp_path / "metrics.csv"
+    path.write_text("\n".join([header, *lines]) + "\n")
+    out = tmp_path / "tables"
+    shutil.rmtree(out, ignore_errors=True)  # from an earlier call
+    status = main(["tables", "--metrics", str(path), "--out", str(out), "--paper", "none", *flags])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 0 or not out.exists()
+    return status, err
+
+
+@pytest.mark.parametrize("lines, message", [
+    ([f"{XCEPTION},real,accuracy,0.9", f"{XCEPTION},Deepfakes,accuracy,1.5", f"{XCEPTION},FaceSwap,accuracy,1"],
+     "line 3 (model=xception dataset=ffpp condition=all testset=ffpp seed=0 class=Deepfakes metric=accuracy): "
+     "accuracy 1.5 is outside [0, 1] (the file's unit: fractions, as line 2 holds 0.9, between 0 and 1"),
+    ([f"{XCEPTION},all,auc,0.9", "r3d_18,ffpp,all,ffpp,0,all,auc,7"],
+     "line 3 (model=r3d_18 dataset=ffpp condition=all testset=ffpp seed=0 class=all metric=auc): auc 7 is "
+     "outside [0, 1]"),
+    ([f"{XCEPTION},all,eer,0.2", "r3d_18,ffpp,all,ffpp,0,all,eer,1.2"], "line 3 (model=r3d_18 "),
+    ([f"{XCEPTION},all,auc,0.9", f"{XCEPTION},all,logloss,-0.3"],
+     "line 3 (model=xception dataset=ffpp condition=all testset=ffpp seed=0 class=all metric=logloss): logloss "
+     "-0.3 is not a finite number >= 0"),
+    ([f"{XCEPTION},all,logloss,0.3", "r3d_18,dfdc,all,dfdc_perturb,0,real,logloss:flip1,-1"],
+     "line 3 (model=r3d_18 dataset=dfdc condition=all testset=dfdc_perturb seed=0 class=real "
+     "metric=logloss:flip1): logloss:flip1 -1 is not a finite number >= 0"),
+    ([f"{XCEPTION},all,logloss,inf"], "line 2 (model=xception "),
+    ([f"{XCEPTION},real,accuracy,-0.1"], "line 2 (model=xception "),
+    # a mixed file: fractions, then per cent
+    ([f"{XCEPTION},real,accuracy,0.95", f"{XCEPTION},Deepfakes,accuracy,0.9", "r3d_18,ffpp,all,ffpp,0,real,"
+      "accuracy,93", "r3d_18,ffpp,all,ffpp,0,Deepfakes,accuracy,97.5"],
+     "line 4 (model=r3d_18 dataset=ffpp condition=all testset=ffpp seed=0 class=real metric=accuracy): accuracy "
+     "93 is outside [0, 1] (the file's unit: fractions, as line 2 holds 0.95"),
+    # in per cent (values above 1, none between 0 and 1): the bound is 100
+    ([f"{XCEPTION},real,accuracy,95", f"{XCEPTION},all,eer,101"], "line 3 (model=xception dataset=ffpp "
+     "condition=all testset=ffpp seed=0 class=all metric=eer): eer 101 is outside [0, 100] (the file's unit: "
+     "per cent, as values are above 1 and none between 0 and 1)"),
+])
+def test_a_number_outside_its_range_is_refused_naming_row_and_key(lines, message, tmp_path, capsys):
+    status, err = tables_cli(tmp_path, capsys, lines)
+    assert status == 2 and len(err) == 1, err
+    assert err[0].startswith(f"pipeline tables: error: {tmp_path / 'metrics.csv'}: column value, "), err
+    assert message in err[0], err
+
+
+def test_an_interval_outside_its_range_is_refused(tmp_path, capsys):
+    status, err = tables_cli(tmp_path, capsys, [f"{XCEPTION},real,accuracy,0.9,0.8,1.2"],
+                             header=f"{HEADER},ci_low,ci_high")
+    assert status == 2 and len(err) == 1 and "column ci_high, line 2 (model=xception " in err[0], err
+
+
+def test_missing_values_stay_allowed(tmp_path, capsys):
+    status, err = tables_cli(tmp_path, capsys, [f"{XCEPTION},real,accuracy,0.9", f"{XCEPTION},Deepfakes,accuracy,",
+                                                f"{XCEPTION},all,logloss,nan"])
+    assert status == 0 and err == []
+    assert "90.00" in (tmp_path / "tables" / "table_b6.md").read_text()
+
+
+def test_two_numbers_for_one_key_are_refused(tmp_path, capsys):
+    status, err = tables_cli(tmp_path, capsys, [f"{XCEPTION},real,accuracy,0.9", f"{XCEPTION},Deepfakes,accuracy,0.8",
+                                                f"{XCEPTION},real,accuracy,0.7"])
+    assert status == 2 and len(err) == 1, err
+    assert err[0] == (f"pipeline tables: error: {tmp_path / 'metrics.csv'}: line 4 repeats line 2 (model=xception "
+                      "dataset=ffpp condition=all testset=ffpp seed=0 class=real metric=accuracy) with another "
+                      "value: 0.7 against 0.9 (one number per key: remove one of the rows)")
+    # the same key in another seed is another run, not a repeat
+    status, err = tables_cli(tmp_path, capsys, [f"{XCEPTION},real,accuracy,0.9", "xception,ffpp,all,ffpp,1,real,"
+                                                "accuracy,0.7"])
+    assert status == 0 and err == []
+
+
+def test_identical_repeated_rows_are_dropped_with_a_warning(tmp_path, capsys):
+    rows = [f"{XCEPTION},real,accuracy,0.9", f"{XCEPTION},Deepfakes,accuracy,0.8", f"{XCEPTION},real,accuracy,0.9",
+            f"{XCEPTION},Deepfakes,accuracy,0.8"]
+    status, err = tables_cli(tmp_path, capsys, rows)
+    assert status == 0 and len(err) == 1, err
+    assert err[0] == (f"warning: {tmp_path / 'metrics.csv'}: 2 rows repeating an earlier identical row dropped "
+                      "(first: line 4 = line 2, model=xception dataset=ffpp condition=all testset=ffpp seed=0 "
+                      "class=real metric=accuracy)")
+    metrics = Metrics(str(tmp_path / "metrics.csv"))
+    assert len(metrics.df[metrics.df["class"] == "real"]) == 1
+    assert metrics.get("xception", "ffpp", "all", "ffpp", "overall") == pytest.approx(0.85)
+
+
+def test_unit_column_and_flag_decide_the_unit_of_the_whole_file(tmp_path, capsys):
+    """0.71 beside 28.57 cannot be told apart by the auto rule: a per-cent file that holds it says its unit."""
+    percent = [f"{XCEPTION},Deepfakes,accuracy,0.71", f"{XCEPTION},real,accuracy,28.57"]
+    status, err = tables_cli(tmp_path, capsys, percent)
+    assert status == 2 and "accuracy 28.57 is outside [0, 1] (the file's unit: fractions, as line 2 holds 0.71" in \
+        err[0] and "--unit percent" in err[0], err
+    for lines, flags, header in ((percent, ["--unit", "percent"], HEADER),
+                                 ([f"{row},percent" for row in percent], [], f"{HEADER},unit"),
+                                 ([f"{row},percent" for row in percent], ["--unit", "percent"], f"{HEADER},unit")):
+        status, err = tables_cli(tmp_path, capsys, lines, *flags, header=header)
+        assert status == 0 and err == [], (flags, header, err)
+        metrics = Metrics(str(tmp_path / "metrics.csv"), *flags[1:])
+        assert metrics.get("xception", "ffpp", "all", "ffpp", "Deepfakes") == pytest.approx(0.0071)
+        assert metrics.get("xception", "ffpp", "all", "ffpp", "real") == pytest.approx(0.2857)
+    # fractions said explicitly: values above 1 are refused, not taken as per cent
+    status, err = tables_cli(tmp_path, capsys, [f"{XCEPTION},real,accuracy,95"], "--unit", "fraction")
+    assert status == 2 and "accuracy 95 is outside [0, 1] (the file's unit: fractions, as asked)" in err[0], err
+    status, err = tables_cli(tmp_path, capsys, [f"{XCEPTION},real,accuracy,95,fraction"], header=f"{HEADER},unit")
+    assert status == 2 and "(the file's unit: fractions, from its unit column)" in err[0], err
+    for lines, flags, message in (
+            ([f"{XCEPTION},real,accuracy,0.9,fraction"], ["--unit", "percent"],
+             "its unit column says fraction, but percent was asked for"),
+            ([f"{XCEPTION},real,accuracy,0.9,fraction", f"{XCEPTION},Deepfakes,accuracy,80,percent"], [],
+             "column unit, line 3: percent differs from fraction above (one unit for the whole file)"),
+            ([f"{XCEPTION},real,accuracy,0.9,%"], [], "column unit, line 2: '%' is not fraction or percent"),
+            ([f"{XCEPTION},real,accuracy,0.9,"], [], "column unit, line 2: '' is not fraction or percent")):
+        status, err = tables_cli(tmp_path, capsys, lines, *flags, header=f"{HEADER},unit")
+        assert status == 2 and len(err) == 1 and err[0] == (
+            f"pipeline tables: error: {tmp_path / 'metrics.csv'}: {message}"), err
+
+
+def test_the_shipped_paper_file_is_fractions(capsys):
+    """The paper's numbers are stored as fractions (pipeline/tables/paper.py): auto reads them so, and
+    saying it changes nothing."""
+    raw = pd.read_csv(PAPER_METRICS)
+    bounded = raw[raw["metric"].isin(["accuracy", "auc", "eer"])]["value"]
+    assert len(bounded) and bounded.between(0, 1).all() and "unit" not in raw.columns
+    pd.testing.assert_frame_equal(Metrics(str(PAPER_METRICS)).df, Metrics(str(PAPER_METRICS), "fraction").df)
+    assert capsys.readouterr().err == ""  # no repeated rows to warn about
 
 # ---- the paper's published numbers beside ours (pipeline/tables/paper_metrics.csv) --------------------
 

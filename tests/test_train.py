@@ -10,11 +10,12 @@ import pytest
 import torch
 from torch import nn
 
-import pipeline.models
+import pipeline.models.registry
 from pipeline.__main__ import main
 from pipeline.checkpoint import load_checkpoint, save_checkpoint
-from pipeline.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from pipeline.models import ModelSpec, PretrainedInfo
+from pipeline.models.card import IMAGENET_MEAN, IMAGENET_STD
+from pipeline.models.pretrained import PretrainedInfo
+from pipeline.models.registry import ModelSpec
 from pipeline.train.config import TrainConfig
 from test_data import make_clip_dataset, write_manifest
 
@@ -27,7 +28,7 @@ class TinyNet(nn.Module):
     def __init__(self, kind: str, size: int, output_nan: bool = False):
         super().__init__()
         self.spec = ModelSpec(name="tiny", kind=kind, input_size=size, mean=IMAGENET_MEAN, std=IMAGENET_STD,
-                              clip_len=16, paper_params=0.0)
+                              clip_len=16, feature_layer="fc")
         self.conv = (nn.Conv2d if kind == "image" else nn.Conv3d)(3, 4, 3)
         self.drop = nn.Dropout(0.3)
         self.fc = nn.Linear(4, 1)
@@ -42,10 +43,10 @@ class TinyNet(nn.Module):
 @pytest.fixture
 def tiny_models(monkeypatch):
     """Replace the registry's builder with TinyNet: kind by name, input size from image_size (default 32)."""
-    def build(name, *, image_size=None, clip_len=None, pretrained=None, backbone=None):
-        kind = "image" if name.startswith("tiny_image") else "3d"
+    def build(name, *, image_size=None, clip_len=None, pretrained=None, backbone=None, **_):
+        kind = "image" if name.startswith("tiny_image") else "video"
         return TinyNet(kind, image_size or 32, output_nan=name.endswith("nan")), PretrainedInfo(False, "test")
-    monkeypatch.setattr(pipeline.models, "build_model", build)
+    monkeypatch.setattr(pipeline.models.registry, "build_model", build)
 
 
 @pytest.fixture(scope="module")
@@ -181,35 +182,45 @@ def test_sequence_model_starts_from_a_trained_backbone(manifests, tmp_path):
     assert main(argv) == 2
 
 
-@pytest.mark.parametrize("name", pipeline.models.list_models())
-def test_cuda_step_settings_run_every_model(name):
-    """The step as it runs on CUDA (bf16 autocast, channels-last input and weights for 2D models),
-    forced on the CPU: bf16 logits inside autocast, finite non-zero gradients, and a loss close to that
-    of a float32 step on the same batch. (Gradients of deep randomly initialised networks are too
-    sensitive to rounding to compare directly.)"""
-    from pipeline.models import build_model
+# bf16 keeps ~3 significant digits. At random initialisation, deep networks amplify rounding, so gradients are
+# compared by direction: measured cosines over every backbone gradient are 0.90 (I3D) to 1.00 (biGRU).
+BF16_LOSS_ATOL, BF16_GRAD_COSINE = 0.01, 0.85
+
+
+@pytest.mark.parametrize("name", pipeline.models.registry.list_models())
+def test_the_bf16_step_matches_float32_and_reaches_the_backbone(name):
+    """The step as it runs with bf16 autocast (CUDA, or a CPU with AMX), forced on this CPU, against the float32
+    step on the same batch and weights: bf16 logits inside autocast, a loss within BF16_LOSS_ATOL, and gradients
+    that reach the backbone, not only the head, pointing the same way (cosine >= BF16_GRAD_COSINE). The head gets
+    random weights: the detectors start their output layer at zero, which would leave the backbone no gradient."""
+    from pipeline.models.registry import build_model
+    from pipeline.runtime import Placement
     from pipeline.train.loop import Runtime, train_step
 
-    def step(bf16: bool) -> tuple[float, torch.Tensor]:
+    def step(bf16: bool) -> tuple[float, dict[str, torch.Tensor]]:
         torch.manual_seed(0)
-        model, _ = build_model(name, image_size=32, pretrained="none")  # emulated bf16 is slow on AVX2-only CPUs
-        video = model.spec.kind != "image"
-        rt = Runtime(torch.device("cpu"), tuple(model.spec.mean), tuple(model.spec.std),
-                     channels_last=bf16 and not video, bf16=bf16)
-        if rt.channels_last:
-            model.to(memory_format=torch.channels_last)
-        model.train()
-        shape = (2, 3, 4, 32, 32) if video else (2, 3, 32, 32)
-        x, y = rt.prepare(torch.randint(0, 256, shape, dtype=torch.uint8), torch.tensor([0.0, 1.0]))
-        assert x.is_contiguous(memory_format=torch.channels_last) == rt.channels_last
+        model, _ = build_model(name, image_size=32, clip_len=4, pretrained="none")
+        for weight in (p for p in model.get_submodule(model.spec.feature_layer).parameters() if p.dim() > 1):
+            torch.nn.init.normal_(weight, std=weight[0].numel() ** -0.5)
+        rt = Runtime(Placement(torch.device("cpu"), model.spec.channels_last, bf16), model.spec.mean, model.spec.std)
+        rt.placement.model(model).eval()  # no dropout and fixed BatchNorm statistics: one network for both steps
+        shape = (2, *model.spec.input_shape())
+        x, y = rt.prepare(torch.randint(0, 256, shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(1)),
+                          torch.tensor([0.0, 1.0]))
         with rt.autocast():
             assert model(x).dtype == (torch.bfloat16 if bf16 else torch.float32)
-        loss = train_step(model, x, y, torch.optim.Adam(model.parameters(), lr=1e-3), rt)
-        return loss, torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+        loss = train_step(model, x, y, torch.optim.SGD(model.parameters(), lr=0.0), rt)
+        return loss, {n: p.grad.float().flatten() for n, p in model.named_parameters() if p.grad is not None}
 
-    (loss, grad), (reference, _) = step(bf16=True), step(bf16=False)
-    assert torch.isfinite(grad).all() and grad.abs().sum() > 0
-    assert abs(loss - reference) < 0.1 * max(1.0, abs(reference))  # bf16 keeps ~3 significant digits
+    (loss16, grads16), (loss32, grads32) = step(bf16=True), step(bf16=False)
+    assert math.isfinite(loss16) and abs(loss16 - loss32) <= BF16_LOSS_ATOL, (loss16, loss32)
+    head = pipeline.models.registry.get_card(name).feature_layer
+    backbone = [n for n in grads32 if not n.startswith(head + ".")]
+    g16, g32 = torch.cat([grads16[n] for n in backbone]), torch.cat([grads32[n] for n in backbone])
+    assert g32.abs().sum() > 0 and g16.abs().sum() > 0, "no gradient reaches the backbone"
+    assert torch.isfinite(g16).all()
+    cosine = float(g16 @ g32 / (g16.norm() * g32.norm()))
+    assert cosine >= BF16_GRAD_COSINE, f"{name}: bf16 gradients at cosine {cosine:.3f} to float32's"
 
 
 def test_finished_run_frees_its_state_when_asked(tiny_models, manifests, tmp_path):

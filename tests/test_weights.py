@@ -5,6 +5,7 @@ Tiny state_dicts stand in for the real files; TORCH_HOME and HF_HOME are tempora
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -23,17 +24,19 @@ import torch
 from safetensors.torch import save as safetensors_bytes
 
 from pipeline.__main__ import main
-from pipeline.models import r3d
-from pipeline.models.pretrained import WeightSource, find_cached
+from pipeline.models import card as cards_module
+from pipeline.models.card import Weights
+from pipeline.models.pretrained import find_cached
 from pipeline.weights import check_weights
-from pipeline.weights.check import weight_source
-from pipeline.weights.registry import MODELS, TORCHVISION, TORCHVISION_MODELS, ModelWeights, WeightFile
+from pipeline.weights.registry import model_weights
 from pipeline.weights.verify import FIRST_FETCH, HUB_ETAG, LOCK, NAME_PREFIX
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 HF_REPOS = ("timm/legacy_xception.tf_in1k", "timm/efficientnet_b3.ra2_in1k")
-WITH_FILES = ["xception", "efficientnet_b3", "r3d_18", "i3d_rgb"]
+CARDS = cards_module.catalogue()
+MODELS = list(CARDS)
+WITH_FILES = [name for name, card in CARDS.items() if card.weights]
 
 
 def sha256(data: bytes) -> str:
@@ -102,9 +105,16 @@ def point_at(monkeypatch, tmp_path: Path, base: str) -> None:
 
 
 def use_r3d_file(monkeypatch, name: str) -> None:
-    """R3D's published file under another name, in the registry and where the model looks."""
-    monkeypatch.setitem(MODELS, "r3d_18", ModelWeights((WeightFile(TORCHVISION, name, TORCHVISION_MODELS),)))
-    monkeypatch.setattr(r3d, "R3D_18_WEIGHTS", WeightSource(hub_files=(name,), head="fc"))
+    """R3D's published file under another name, in its card (what fetch, check and the model all read)."""
+    real = cards_module.catalogue
+
+    def catalogue(plugins=(), base="."):
+        cards = dict(real(plugins, base))
+        r3d = cards["r3d_18"]
+        cards["r3d_18"] = dataclasses.replace(r3d, weights=(dataclasses.replace(r3d.weights[0], name=name),))
+        return cards
+
+    monkeypatch.setattr(cards_module, "catalogue", catalogue)
 
 
 @pytest.fixture
@@ -138,7 +148,7 @@ def test_fetch_downloads_verifies_and_locks_every_file(published, server, tmp_pa
     lock = tmp_path / "results/weights.lock.json"
     assert weights("fetch", "--lock", str(lock)) == 0
     entries = {(e["model"], e["file"]): e for e in json.loads(lock.read_text())["files"]}
-    r3d_name = MODELS["r3d_18"].files[0].name
+    r3d_name = model_weights()["r3d_18"].files[0].name
     assert {key: e["verified_by"] for key, e in entries.items()} == {
         ("xception", "model.safetensors"): HUB_ETAG, ("efficientnet_b3", "model.safetensors"): HUB_ETAG,
         ("r3d_18", r3d_name): NAME_PREFIX,
@@ -151,8 +161,9 @@ def test_fetch_downloads_verifies_and_locks_every_file(published, server, tmp_pa
     assert Path(entries["r3d_18", r3d_name]["path"]).parent == tmp_path / "torch/hub/checkpoints"
 
     # what the models load is what was fetched, and it passes the check the workflow runs
+    cards = cards_module.catalogue()
     for model in WITH_FILES:
-        assert find_cached(weight_source(model))[0] == entries[next(k for k in entries if k[0] == model)]["path"]
+        assert str(find_cached(cards[model])[0]) == entries[next(k for k in entries if k[0] == model)]["path"]
     assert check_weights(list(MODELS), False, lock=lock) == []
     assert weights("check", *MODELS, "--lock", str(lock)) == 0
 
@@ -280,15 +291,24 @@ def test_check_on_an_empty_cache_names_every_model(tmp_path, monkeypatch, capsys
     assert line.startswith(f"pipeline weights: error: {lock}: not a readable weights lock file")
 
 
-def test_registry_agrees_with_where_the_models_look():
-    from torchvision.models.video import R3D_18_Weights
+def test_the_cards_name_the_files_their_libraries_publish():
+    """Every card's published files are those of its library: torchvision's video weights (URL with the
+    SHA-256 prefix torch.hub checks) and timm's Hugging Face repos; a backbone detector has none."""
+    import timm
+    import torchvision.models.video as video
 
-    assert f"{TORCHVISION_MODELS}/{MODELS['r3d_18'].files[0].name}" == R3D_18_Weights.KINETICS400_V1.url
-    for model in WITH_FILES:
-        source = weight_source(model)
-        for file in MODELS[model].files:
-            assert file.origin in source.hf_repos if file.kind == "hf" else file.name in source.hub_files
-    assert {m: w.backbone for m, w in MODELS.items() if w.backbone} == {
+    torchvision_urls = {w.url for enum in vars(video).values() if isinstance(enum, type) and hasattr(enum, "DEFAULT")
+                        and hasattr(enum, "__members__") for w in enum}
+    assert "https://download.pytorch.org/models/r3d_18-b3b3357e.pth" in torchvision_urls
+    for name, card in CARDS.items():
+        for w in card.weights:
+            if w.kind == "torchvision":
+                assert f"{w.origin}/{w.name}" in torchvision_urls, name
+            elif w.kind == "hf" and w.origin.startswith("timm/"):  # a timm model and tag (its hub repo's name)
+                cfg = timm.models.get_pretrained_cfg(w.origin.removeprefix("timm/"))
+                assert cfg is not None and cfg.hf_hub_id in (None, w.origin), name
+        assert not (card.backbone and card.weights), f"{name}: a backbone detector publishes no files of its own"
+    assert {m: c.backbone for m, c in CARDS.items() if c.backbone} == {
         "efficientnet_b3_lstm": "efficientnet_b3", "efficientnet_b3_bigru": "efficientnet_b3"}
 
 

@@ -16,6 +16,43 @@ STAGE = "list"
 ABSENT = "absent"  # the reason of a gap that does not exist at all
 
 
+TRAINED_ON = ("every", "cross")  # a test set's `tested_by` values
+
+
+@dataclass(frozen=True)
+class DatasetCard:
+    """What the workflow must know of a dataset beyond its listing: declared once, in its module.
+
+    display: its name in the tables. trains: models are trained on it (train/val/test splits); else it is
+    a test set only. conditions: the leave-out conditions (`conditions:`) apply to it (FF++).
+    real_source: a dataset whose test-split originals are its real class (DeeperForensics: FF++).
+    tested_by: training set -> which of its `all` models are evaluated on this dataset: "every" model
+    (the paper's cross-dataset tables) or the "cross" models (`evaluate.cross_dataset.models`).
+    stride: the default sliding-window stride of video models at evaluation (`evaluate.stride` overrides).
+    demo_folder: its folder under the demo root ("" when the synthetic demo has no such dataset).
+    rank: its position in tables and plans.
+    """
+
+    name: str
+    display: str
+    rank: int
+    trains: bool = False
+    conditions: bool = False
+    real_source: str = ""
+    tested_by: dict = field(default_factory=dict)
+    stride: int = 16
+    demo_folder: str = ""
+
+    def __post_init__(self) -> None:
+        if bad := {k: v for k, v in self.tested_by.items() if v not in TRAINED_ON}:
+            raise ValueError(f"dataset {self.name}: tested_by values must be one of {TRAINED_ON}, got {bad}")
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        """The splits its manifests hold: all three for a training set, the test split for a test set."""
+        return SPLITS if self.trains else ("test",)
+
+
 @dataclass(frozen=True)
 class VideoRef:
     """One video. `video_id` is its POSIX path relative to the dataset root, the same on every machine."""

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import posixpath
 
-from pipeline.datasets.base import FAKE, REAL, Listing, ListingBuilder
+from pipeline.datasets.base import FAKE, REAL, DatasetCard, Listing, ListingBuilder
+
+DATASET = DatasetCard(name="celebdf", display="Celeb-DF", rank=3, tested_by={"ffpp": "every", "dfdc": "cross"},
+                      demo_folder="Celeb-DF-v2")
 
 TEST_LIST = "List_of_testing_videos.txt"
 LABELS = {"1": REAL, "0": FAKE}  # Celeb-DF marks real videos with 1

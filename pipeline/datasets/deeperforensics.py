@@ -3,8 +3,8 @@
 `cfg["split"]` chooses the test set:
 - `ffpp` (default, the paper §4.1): the fakes `<target>_<actor>.mp4` whose FF++ target id is in
   FF++'s `splits/test.json` (140 of the 1,000 end_to_end videos), so no test face was seen in FF++
-  training. The FF++ splits folder comes as `cfg["ffpp_splits"]`; `pipeline.datasets.list_dataset`
-  sets it from the FF++ root. Without it the lister warns and falls back to DeeperForensics' own list.
+  training. The FF++ splits folder comes as `cfg["ffpp_splits"]`; `section` sets it from the
+  FF++ root. Without it the lister warns and falls back to DeeperForensics' own list.
 - `deeperforensics`: the names in DeeperForensics' own `lists/splits/test.txt`.
 
 Its real class is the FF++ c23 youtube originals of the FF++ test split; those are preprocessed
@@ -14,9 +14,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
-from pipeline.datasets.base import ABSENT, FAKE, Listing, ListingBuilder
+from pipeline.datasets.base import ABSENT, FAKE, DatasetCard, Listing, ListingBuilder
+
+DATASET = DatasetCard(name="deeperforensics", display="DeeperForensics", rank=2, real_source="ffpp",
+                      tested_by={"ffpp": "every"}, demo_folder="DeeperForensics-1.0")
 
 _logger = logging.getLogger(__name__)
 
@@ -69,6 +73,13 @@ def _add_listed(builder: ListingBuilder, subset: str) -> None:
     for number, name in builder.read_lines(SPLIT_LIST):
         builder.add(name, f"{SPLIT_LIST} line {number}", within=f"manipulated_videos/{subset}", label=FAKE,
                     method=subset, group=subset, split="test")
+
+
+def section(cfg: dict, datasets: dict) -> dict:
+    """Its config section with `ffpp_splits`, the `splits` folder under the FF++ root, unless it sets one."""
+    if "ffpp" in datasets:
+        cfg.setdefault("ffpp_splits", os.path.join(datasets["ffpp"]["root"], "splits"))
+    return cfg
 
 
 def list_videos(cfg: dict) -> Listing:

@@ -6,7 +6,9 @@ cross-dataset test of the FF++-trained models (its paid actors appear in no FF++
 """
 from __future__ import annotations
 
-from pipeline.datasets.base import FAKE, REAL, Listing, ListingBuilder
+from pipeline.datasets.base import FAKE, REAL, DatasetCard, Listing, ListingBuilder
+
+DATASET = DatasetCard(name="dfd", display="DFD", rank=4, tested_by={"ffpp": "cross"}, demo_folder="FaceForensics++")
 
 METHOD = "DeepFakeDetection"
 REAL_GROUP = "actors"

@@ -4,7 +4,10 @@ Each folder holds its own actors, so splitting by folder keeps identities apart 
 """
 from __future__ import annotations
 
-from pipeline.datasets.base import FAKE, REAL, SPLITS, Listing, ListingBuilder
+from pipeline.datasets.base import FAKE, REAL, SPLITS, DatasetCard, Listing, ListingBuilder
+
+DATASET = DatasetCard(name="dfdc", display="DFDC", rank=1, trains=True, tested_by={"ffpp": "cross"}, stride=2,
+                      demo_folder="DFDC")
 
 LABELS = {"FAKE": FAKE, "REAL": REAL}
 

@@ -5,7 +5,10 @@
 """
 from __future__ import annotations
 
-from pipeline.datasets.base import FAKE, REAL, SPLITS, Listing, ListingBuilder
+from pipeline.datasets.base import FAKE, REAL, SPLITS, DatasetCard, Listing, ListingBuilder
+
+DATASET = DatasetCard(name="ffpp", display="FF++", rank=0, trains=True, conditions=True,
+                      tested_by={"dfdc": "cross"}, demo_folder="FaceForensics++")
 
 
 def list_videos(cfg: dict) -> Listing:

@@ -11,7 +11,9 @@ class DemoConfig:
     """Sizes of the four demo datasets; one seed determines every pixel."""
 
     seed: int = 0
-    identities: int = 20  # FF++ ids, paired into train/val/test pairs (about 60/20/20)
+    identities: int = 20  # FF++ ids, paired into train/val/test pairs
+    val_pairs: int = 0  # FF++ pairs in the val / test split; 0: FF++'s own proportions (14 % each)
+    test_pairs: int = 0
     seconds: float = 5.0  # length of every video
     fps: int = 25
     width: int = 320
@@ -23,6 +25,8 @@ class DemoConfig:
     def __post_init__(self) -> None:
         if self.identities < 4 or self.identities % 2:
             raise ValueError(f"identities must be even and >= 4 (FF++ ids come in pairs), got {self.identities}")
+        if self.val_pairs < 0 or self.test_pairs < 0 or (self.val_pairs + self.test_pairs) * 2 >= self.identities:
+            raise ValueError(f"val_pairs + test_pairs must leave training pairs among {self.identities // 2}")
         if self.width % 2 or self.height % 2:
             raise ValueError(f"width and height must be even for yuv420p, got {self.width}x{self.height}")
         if min(self.dfdc_parts, self.dfdc_videos_per_part, self.celebdf_videos, self.fps) < 1 or self.seconds <= 0:

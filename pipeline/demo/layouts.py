@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pipeline.demo.config import DemoConfig
-from pipeline.demo.manipulations import FFPP_METHODS, MANIPULATIONS, DFVAE
+from pipeline.demo.manipulations import DFDC_METHODS, FFPP_METHODS, MANIPULATIONS, DFVAE
 from pipeline.demo.scene import scene_rng
 
 FFPP = "FaceForensics++"
@@ -59,11 +59,13 @@ class Plan:
         return sum(len(s.outputs) for s in self.scenes)
 
 
-def split_pairs(pairs: list[tuple[str, str]]) -> dict[str, list[tuple[str, str]]]:
-    """FF++'s proportions (360/70/70 pairs: 72/14/14 %) for train/val/test, at least one pair in val and in test."""
+def split_pairs(pairs: list[tuple[str, str]], val: int = 0, test: int = 0) -> dict[str, list[tuple[str, str]]]:
+    """`val` and `test` pairs for those splits, the rest for training; 0: FF++'s proportions (360/70/70 pairs:
+    72/14/14 %), at least one pair in val and in test."""
     n_eval = max(1, round(0.14 * len(pairs)))
-    return {"train": pairs[: len(pairs) - 2 * n_eval], "val": pairs[len(pairs) - 2 * n_eval: len(pairs) - n_eval],
-            "test": pairs[len(pairs) - n_eval:]}
+    val, test = val or n_eval, test or n_eval
+    n_train = len(pairs) - val - test
+    return {"train": pairs[:n_train], "val": pairs[n_train:n_train + val], "test": pairs[n_train + val:]}
 
 
 def build_plan(cfg: DemoConfig) -> Plan:
@@ -84,7 +86,7 @@ def _ffpp_and_deeperforensics(cfg: DemoConfig, plan: Plan, people: Iterator[int]
     ids = [f"{i:03d}" for i in range(cfg.identities)]
     person = {i: next(people) for i in ids}
     order = rng.permutation(ids).tolist()
-    splits = split_pairs(list(zip(order[0::2], order[1::2])))
+    splits = split_pairs(list(zip(order[0::2], order[1::2])), cfg.val_pairs, cfg.test_pairs)
     partner = {a: b for pairs in splits.values() for p in pairs for a, b in (p, p[::-1])}
     actors = [f"M{k + 1:03d}" for k in range(max(2, cfg.identities // 4))]
     actor_person = {a: next(people) for a in actors}
@@ -106,8 +108,9 @@ def _ffpp_and_deeperforensics(cfg: DemoConfig, plan: Plan, people: Iterator[int]
 
 
 def _dfdc(cfg: DemoConfig, plan: Plan, people: Iterator[int]) -> None:
-    """dfdc_train_part_N folders with their own actors: per actor one real video and two fakes of it."""
-    methods = sorted(MANIPULATIONS)
+    """dfdc_train_part_N folders with their own actors: per actor one real video and two fakes of it (generic
+    self-blends: the demo pretrains its detectors on DFDC's training split, so it holds no FF++ method)."""
+    methods = list(DFDC_METHODS)
     used: set[str] = set()
     for part in range(cfg.dfdc_parts):
         folder = f"{DFDC}/dfdc_train_part_{part}"
@@ -143,7 +146,7 @@ def _random_name(rng: np.random.Generator, used: set[str]) -> str:
 def _celebdf(cfg: DemoConfig, plan: Plan, people: Iterator[int]) -> None:
     """Celebrities with several clips each (and one synthesis per clip), plus YouTube-real strangers."""
     rng = scene_rng(cfg.seed, CELEBDF, "methods")
-    methods = sorted(MANIPULATIONS)
+    methods = sorted(m for m in MANIPULATIONS if m not in DFDC_METHODS)
     n = cfg.celebdf_videos
     celebs = [next(people) for _ in range(max(2, -(-n // 2)))]
     labels = []

@@ -265,7 +265,51 @@ class DFVAE(Manipulation):
         return saturation(cv2.transform(face, self.colour), 0.2), mask
 
 
+class SelfBlend(Manipulation):
+    """DFDC's demo fakes: a generic blend, not a face-synthesis method. The target's own face, altered by a
+    random mix of generic image operations (re-sampling, blur or sharpening, noise, a colour and contrast
+    shift), blended back through a random feathered mask (face hull or ellipse) that may jitter from frame
+    to frame. Each video draws its own operations and strengths, so what the fakes share is only that the
+    face region's statistics differ from their surroundings: the cue self-blended images teach (Shiohara and
+    Yamasaki, CVPR 2022), here the demo's stand-in for a generic pretraining task (README "The demo")."""
+
+    name = "SelfBlend"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        r = self.rng
+        self.resample = r.uniform(0.35, 0.8) if r.random() < 0.5 else 1.0
+        self.blur = r.uniform(0.6, 1.8) if r.random() < 0.5 else 0.0
+        self.sharpen = r.uniform(0.5, 1.5) if self.blur == 0 and r.random() < 0.5 else 0.0
+        self.noise = r.uniform(3.0, 10.0) if r.random() < 0.4 else 0.0
+        self.shift = r.normal(0, 14.0, 3).astype(np.float32)
+        self.contrast = float(r.uniform(0.8, 1.2))
+        self.ellipse = r.random() < 0.5
+        self.scale, self.feather, self.jitter = r.uniform(0.8, 1.0), r.uniform(1.0, 5.0), r.uniform(0.0, 2.0)
+
+    def synthesize(self, frame, landmarks, box, ref):
+        face = ref
+        if self.resample < 1:
+            face = decode(face, self.resample)
+        if self.blur:
+            face = cv2.GaussianBlur(face, (0, 0), self.blur)
+        if self.sharpen:
+            face = face + self.sharpen * (face - cv2.GaussianBlur(face, (0, 0), 1.5))
+        if self.noise:
+            face = face + self.rng.normal(0, self.noise, face.shape).astype(np.float32)
+        mean = face.mean((0, 1))
+        face = (face - mean) * self.contrast + mean + self.shift
+        hull = scaled(landmarks[FACE_HULL], self.scale) + self.rng.normal(0, self.jitter, 2)
+        if not self.ellipse:
+            return face, polygon_mask(hull, ref.shape[:2], self.feather)
+        (cx, cy), (ax, ay), angle = cv2.fitEllipse(hull.astype(np.float32))
+        mask = np.zeros(ref.shape[:2], np.float32)
+        cv2.ellipse(mask, ((cx, cy), (ax, ay), angle), 1.0, -1, cv2.LINE_AA)
+        return face, cv2.GaussianBlur(mask, (0, 0), self.feather)[..., None]
+
+
 MANIPULATIONS: dict[str, type[Manipulation]] = {
-    m.name: m for m in (Deepfakes, Face2Face, FaceSwap, NeuralTextures, FaceShifter, DFVAE)
+    m.name: m for m in (Deepfakes, Face2Face, FaceSwap, NeuralTextures, FaceShifter, DFVAE, SelfBlend)
 }
 FFPP_METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter")
+DFDC_METHODS = ("SelfBlend",)  # the demo's pretraining set: no FF++ or DeeperForensics method

@@ -22,9 +22,9 @@ import pandas as pd
 import torch
 from torch import nn
 
-from pipeline.bf16 import native_bf16
 from pipeline.checkpoint import load_checkpoint
 from pipeline.data.transforms import loop_to_length, to_model_input
+from pipeline.runtime import Placement, select_device
 from pipeline.store import ClipStore, UnreadableVideo
 
 PREDICTION_COLUMNS = ["video_id", "label", "method", "probability", "n_windows"]
@@ -39,24 +39,26 @@ class InferenceParams:
     batch_size: int = 8
 
 
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def load_model(path: str | os.PathLike, device: torch.device | None = None) -> tuple[nn.Module, dict]:
-    """Rebuild a trained model from its checkpoint (architecture from the registry, weights from the file)."""
-    from pipeline.models import build_model  # heavy import, only when a model is needed
+    """Rebuild a trained model from its checkpoint (architecture from its card, weights from the file), placed
+    on `device` (default: CUDA when available) as its training run recorded: bf16 setting, memory format."""
+    from pipeline.models.registry import build_model  # heavy import, only when a model is needed
 
     ckpt = load_checkpoint(path)
     config = ckpt.get("config") or {}
     train = {**config.get("train", {}), **config.get("hparams", {})}  # a model's hparams win (TrainConfig)
+    plugins = [config["plugin"]] if config.get("plugin") else []
     model, _ = build_model(ckpt["model"], image_size=train.get("image_size"), clip_len=train.get("clip_len"),
-                           pretrained="none")
+                           pretrained="none", plugins=plugins, hparams=config.get("hparams", {}))
     model.load_state_dict(ckpt["state_dict"])
-    model = model.to(device or default_device()).eval()
-    if model.spec.channels_last:
-        model.to(memory_format=torch.channels_last)
-    return model, ckpt
+    model.placement = Placement.for_model(model.spec, train.get("bf16"), device or select_device())
+    return model.placement.model(model).eval(), ckpt
+
+
+def placement_of(model: nn.Module) -> Placement:
+    """Where a model runs: as `load_model` placed it, else on its parameters' device with autocast where native."""
+    placement = getattr(model, "placement", None)
+    return placement or Placement.for_model(model.spec, "auto", next(model.parameters()).device)
 
 
 def input_size(spec) -> int:
@@ -66,7 +68,7 @@ def input_size(spec) -> int:
 
 
 def is_video_model(spec) -> bool:
-    return spec.kind in ("sequence", "3d")
+    return spec.kind != "image"
 
 
 def window_starts(n_frames: int, clip_len: int, stride: int) -> list[int]:
@@ -134,7 +136,7 @@ def first_frames(store: ClipStore, key: str, length: int) -> np.ndarray:
 
 
 def batched_means(fn: Callable[[torch.Tensor], torch.Tensor], units: Iterable[torch.Tensor], batch_size: int,
-                  device: torch.device) -> Iterator[tuple[torch.Tensor, int]]:
+                  placement: Placement) -> Iterator[tuple[torch.Tensor, int]]:
     """Run `fn` over the units of many videos in shared batches; yield each video's mean output and unit count.
 
     `units` yields one (U, ...) tensor per video; results come back in the same order, each as soon as
@@ -148,7 +150,7 @@ def batched_means(fn: Callable[[torch.Tensor], torch.Tensor], units: Iterable[to
     emitted = 0
 
     def flush() -> None:
-        for row, owner in zip(forward(fn, torch.cat(queue), device), owners, strict=True):
+        for row, owner in zip(forward(fn, torch.cat(queue), placement), owners, strict=True):
             sums[owner] = sums[owner] + row
             remaining[owner] -= 1
         queue.clear()
@@ -177,15 +179,11 @@ def batched_means(fn: Callable[[torch.Tensor], torch.Tensor], units: Iterable[to
         yield sums[i] / counts[i], counts[i]
 
 
-def forward(fn: Callable[[torch.Tensor], torch.Tensor], batch: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """One no-grad forward pass, with bf16 autocast where the device runs bf16 natively (as training does with
-    `bf16: null`); float32 results on the CPU."""
-    batch = batch.to(device, non_blocking=True)
-    if batch.dim() == 4:  # frames of an image model: in the memory format of its weights (`load_model`)
-        # (a sequence model lays out the frames of its clips itself)
-        batch = batch.contiguous(memory_format=torch.channels_last)
-    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=native_bf16(device)):
-        return fn(batch).float().cpu()
+def forward(fn: Callable[[torch.Tensor], torch.Tensor], batch: torch.Tensor, placement: Placement) -> torch.Tensor:
+    """One no-grad forward pass placed as training ran it (device, memory format, autocast); float32 results
+    on the CPU."""
+    with torch.inference_mode(), placement.autocast():
+        return fn(placement.inputs(batch)).float().cpu()
 
 
 def probability_fn(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -205,10 +203,8 @@ def manifest_videos(manifest: pd.DataFrame) -> Iterator[tuple[ClipStore, pd.Seri
             store.close()
 
 
-def predict_manifest(model: nn.Module, manifest: pd.DataFrame, params: InferenceParams,
-                     device: torch.device | None = None) -> pd.DataFrame:
+def predict_manifest(model: nn.Module, manifest: pd.DataFrame, params: InferenceParams) -> pd.DataFrame:
     """Video-level fake probabilities for every video of a manifest (columns `PREDICTION_COLUMNS`)."""
-    device = device or next(model.parameters()).device
     scored: list[int] = []  # manifest positions of the videos with a probability
 
     def units() -> Iterator[torch.Tensor]:
@@ -221,7 +217,7 @@ def predict_manifest(model: nn.Module, manifest: pd.DataFrame, params: Inference
             scored.append(position)
             yield video_units(frames, model.spec, params.stride)
 
-    results = list(batched_means(probability_fn(model), units(), params.batch_size, device))
+    results = list(batched_means(probability_fn(model), units(), params.batch_size, placement_of(model)))
     if len(scored) < len(manifest):
         warn(f"{len(manifest) - len(scored)} of {len(manifest)} videos unreadable: left out of the predictions "
              "and metrics")
@@ -235,11 +231,12 @@ def predict_manifest(model: nn.Module, manifest: pd.DataFrame, params: Inference
     }, columns=PREDICTION_COLUMNS)
 
 
-def clip_features(model: nn.Module, manifest: pd.DataFrame, length: int, batch_size: int = 8,
-                  device: torch.device | None = None) -> np.ndarray:
+def clip_features(model: nn.Module, manifest: pd.DataFrame, length: int, batch_size: int = 8) -> np.ndarray:
     """Pre-classifier features of the first `length` frames of every video (§4.3): image models average
     their per-frame descriptors, video models describe the clip with one vector. Returns (N, D)."""
-    device = device or next(model.parameters()).device
+    from pipeline.models.registry import features
+
     units = (clip_units(first_frames(store, row["key"], length), model.spec)
              for store, row in manifest_videos(manifest))
-    return torch.stack([f for f, _ in batched_means(model.features, units, batch_size, device)]).numpy()
+    found = batched_means(lambda x: features(model, x), units, batch_size, placement_of(model))
+    return torch.stack([f for f, _ in found]).numpy()

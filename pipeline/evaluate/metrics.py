@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -175,6 +176,9 @@ def tidy(values: Mapping[tuple[str, str], float], *, model: str, dataset: str, c
 
 
 PERCENT_METRICS = ("accuracy", "auc", "eer")  # bounded by 1; tables print them in per cent
+UNITS = {"fraction": "fractions", "percent": "per cent"}  # of a tidy file's PERCENT_METRICS values
+AUTO_UNIT = "auto"  # the unit decided from the values (`read_tidy`)
+KEY_COLUMNS = [*RUN_COLUMNS, "seed", "class", "metric"]  # what one number of the tidy table is of
 
 
 def read_csv(path: str | os.PathLike, what: str) -> pd.DataFrame:
@@ -188,21 +192,26 @@ def read_csv(path: str | os.PathLike, what: str) -> pd.DataFrame:
         raise ValueError(f"{os.fspath(path)}: not a readable CSV ({' '.join(str(exc).split())})") from None
 
 
-def read_tidy(path_or_frame: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
-    """Read a tidy metrics table (a CSV path or a frame) into the `TIDY_COLUMNS` layout.
+def read_tidy(path_or_frame: str | os.PathLike | pd.DataFrame, unit: str = AUTO_UNIT) -> pd.DataFrame:
+    """Read a tidy metrics table (a CSV path or a frame) into the `TIDY_COLUMNS` layout, values as fractions.
 
     Accepted beside what `evaluate` and `collect` write (e.g. numbers typed in from a paper):
     - no `testset` column: each row's test set is its training `dataset` (tested where it was trained);
     - no `seed` column: every row is one run, of seed 0 (the default `train.seeds`);
     - no `ci_low` / `ci_high` columns: no intervals (NaN);
     - no `pretrained` column: not recorded (None); any spelling of true/false (`True`, `1`, `yes`, ...);
-    - per-cent values: a fraction never exceeds 1, so when any `accuracy` value of the file is above 1
-      every `accuracy` value of the file (and its interval) is read as per cent and divided by 100 (0 and
-      1.43 included). `auc` and `eer` are decided the same way, each on its own values; other metrics
-      (log-loss) are kept.
+    - accuracy, AUC and EER in per cent. The unit of these values (and their intervals) is decided once
+      for the whole file: by its optional `unit` column (`fraction` or `percent`, the same on every row),
+      else by `unit` (`fraction`, `percent`, or `auto`: per cent when some of these values is above 1 and
+      none lies strictly between 0 and 1, fractions otherwise). Per-cent values are divided by 100.
 
-    A file that cannot be used raises `ValueError` naming it and the column that is missing or wrong
-    (a non-numeric `value`, interval or seed, a per-cent value above 100, a negative accuracy).
+    Then every number must lie in its metric's range in that unit - accuracy, AUC and EER in [0, 1] or
+    [0, 100], log-loss (`logloss`, `logloss:<variant>`) finite and >= 0; NaN is "missing" - so a file
+    mixing fractions and per cent is refused rather than rescaled. Rows with the same key (`KEY_COLUMNS`)
+    must agree: identical ones are dropped with a one-line warning on stderr, others are an error.
+
+    A file that cannot be used raises `ValueError` naming it and the column, row (its CSV line) and key
+    that are wrong.
     """
     where = "metrics table" if isinstance(path_or_frame, pd.DataFrame) else os.fspath(path_or_frame)
     df = path_or_frame.copy() if isinstance(path_or_frame, pd.DataFrame) else read_csv(where, "a tidy metrics CSV")
@@ -223,12 +232,13 @@ def read_tidy(path_or_frame: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
         df[col] = _numeric_values(df[col], where, col)
     df["seed"] = _seeds(df["seed"], where)
     df["pretrained"] = df["pretrained"].map(_as_bool).astype(object)
-    for metric in PERCENT_METRICS:
-        rows = df["metric"] == metric
-        scale = _percent_scale(df.loc[rows, "value"], metric, where)
+    unit, why = _file_unit(df, unit, where)
+    _check_ranges(df, unit, why, where)
+    if unit == "percent":
+        bounded = df["metric"].isin(PERCENT_METRICS)
         for col in ("value", *INTERVAL_COLUMNS):
-            df.loc[rows, col] = df.loc[rows, col] / scale
-    return df[TIDY_COLUMNS].reset_index(drop=True)
+            df.loc[bounded, col] = df.loc[bounded, col] / 100
+    return _drop_repeats(df, where)[TIDY_COLUMNS].reset_index(drop=True)
 
 
 def _row_name(index: object, where: str) -> str:
@@ -259,19 +269,86 @@ def _seeds(column: pd.Series, where: str) -> pd.Series:
     return values.astype(int)
 
 
-def _percent_scale(values: pd.Series, metric: str, where: str) -> float:
-    """100 when `values` of a bounded metric are per cent (any of them above 1), else 1."""
-    known = values.dropna()
-    if (known < 0).any():
-        first = known.index[(known < 0).argmax()]
-        raise ValueError(f"{where}: column value, {_row_name(first, where)}: {metric} {known[first]:g} is negative")
-    if not (known > 1).any():
-        return 1.0
-    if (known > 100).any():
-        first = known.index[(known > 100).argmax()]
-        raise ValueError(f"{where}: column value, {_row_name(first, where)}: {metric} {known[first]:g} is above 100 "
-                         f"(values above 1 make the file's {metric} per cent)")
-    return 100.0
+def _file_unit(df: pd.DataFrame, unit: str, where: str) -> tuple[str, str]:
+    """The unit of the file's `PERCENT_METRICS` values (`fraction` or `percent`) and why: its `unit`
+    column, else `unit`, else (`auto`) the rule of `read_tidy`."""
+    if unit not in (*UNITS, AUTO_UNIT):
+        raise ValueError(f"unknown unit {unit!r}; expected one of {', '.join((*UNITS, AUTO_UNIT))}")
+    if "unit" in df.columns and len(df):
+        given = df["unit"].fillna("").astype(str).str.strip()
+        bad = ~given.isin(list(UNITS))
+        if bad.any():
+            first = bad.idxmax()
+            raise ValueError(f"{where}: column unit, {_row_name(first, where)}: {given[first]!r} is not "
+                             f"{' or '.join(UNITS)}")
+        other = given != given.iloc[0]
+        if other.any():
+            first = other.idxmax()
+            raise ValueError(f"{where}: column unit, {_row_name(first, where)}: {given[first]} differs from "
+                             f"{given.iloc[0]} above (one unit for the whole file)")
+        if unit not in (AUTO_UNIT, given.iloc[0]):
+            raise ValueError(f"{where}: its unit column says {given.iloc[0]}, but {unit} was asked for")
+        return given.iloc[0], "from its unit column"
+    if unit != AUTO_UNIT:
+        return unit, "as asked"
+    values = df.loc[df["metric"].isin(PERCENT_METRICS), "value"].dropna()
+    if not (values > 1).any():
+        return "fraction", "as no value is above 1"
+    between = values[(values > 0) & (values < 1)]
+    if len(between):
+        return "fraction", (f"as {_row_name(between.index[0], where)} holds {between.iloc[0]:g}, between 0 and 1; a "
+                            "file in per cent says so in a unit column or with --unit percent")
+    return "percent", "as values are above 1 and none between 0 and 1"
+
+
+def _check_ranges(df: pd.DataFrame, unit: str, why: str, where: str) -> None:
+    """Refuse the first number (value or interval bound) outside its metric's range in the file's `unit`
+    (`why` it is the file's unit goes into the message)."""
+    top = 100.0 if unit == "percent" else 1.0
+    bounded = df["metric"].isin(PERCENT_METRICS)
+    logloss = (df["metric"] == "logloss") | df["metric"].str.startswith("logloss:")
+    bad = {col: df[col].notna() & ((bounded & ~df[col].between(0, top))
+                                   | (logloss & ~(np.isfinite(df[col]) & (df[col] >= 0))))
+           for col in ("value", *INTERVAL_COLUMNS)}
+    any_bad = bad["value"] | bad["ci_low"] | bad["ci_high"]
+    if not any_bad.any():
+        return
+    first = any_bad.idxmax()  # the first such row of the file
+    col = next(c for c, b in bad.items() if b[first])
+    metric = df.at[first, "metric"]
+    what = (f"is outside [0, {top:g}] (the file's unit: {UNITS[unit]}, {why})" if bounded[first]
+            else "is not a finite number >= 0")
+    raise ValueError(f"{where}: column {col}, {_row_name(first, where)} ({_key_text(df.loc[first])}): "
+                     f"{metric} {df.at[first, col]:g} {what}")
+
+
+def _drop_repeats(df: pd.DataFrame, where: str) -> pd.DataFrame:
+    """`df` with one row per key (`KEY_COLUMNS`): a later row of a key is dropped when its numbers and
+    `pretrained` equal the first one's (with one warning line for the file), and is an error otherwise."""
+    repeated = df.duplicated(KEY_COLUMNS, keep=False)
+    if not repeated.any():
+        return df
+    first_of: dict[tuple, object] = {}
+    dropped = []
+    for index, row in df[repeated].iterrows():
+        first = first_of.setdefault(tuple(row[KEY_COLUMNS]), index)
+        if first == index:
+            continue
+        for col in ("value", *INTERVAL_COLUMNS, "pretrained"):
+            a, b = df.at[first, col], row[col]
+            if not (a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b))):
+                raise ValueError(f"{where}: {_row_name(index, where)} repeats {_row_name(first, where)} "
+                                 f"({_key_text(row)}) with another {col}: {b} against {a} (one number per key: "
+                                 "remove one of the rows)")
+        dropped.append((index, first))
+    (index, first), n = dropped[0], len(dropped)
+    print(f"warning: {where}: {n} row{'s' if n > 1 else ''} repeating an earlier identical row dropped (first: "
+          f"{_row_name(index, where)} = {_row_name(first, where)}, {_key_text(df.loc[index])})", file=sys.stderr)
+    return df.drop(index=[i for i, _ in dropped])
+
+
+def _key_text(row: pd.Series) -> str:
+    return " ".join(f"{c}={row[c]}" for c in KEY_COLUMNS)
 
 
 def complete_accuracy(df: pd.DataFrame) -> pd.DataFrame:

@@ -107,7 +107,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     # torch-dependent imports live here so that `tables` can import the perturbation names cheaply
     from pipeline.evaluate.inference import (batched_means, clip_units, first_frames, load_model, manifest_videos,
-                                             probability_fn)
+                                             placement_of, probability_fn)
 
     params = parse_params(PerturbParams, args.params)
     claim_device(args)
@@ -120,8 +120,8 @@ def run(args: argparse.Namespace) -> int:
             clips = perturbed_clips(first_frames(store, row["key"], params.clip_len or model.spec.clip_len), params.seed, i)
             yield from (clip_units(clips[name], model.spec) for name in names)
 
-    device = next(model.parameters()).device
-    probs = [float(p) for p, _ in batched_means(probability_fn(model), units(), params.batch_size, device)]
+    probs = [float(p) for p, _ in batched_means(probability_fn(model), units(), params.batch_size,
+                                                placement_of(model))]
     predictions = pd.DataFrame({
         "video_id": np.repeat(videos["video_id"].to_numpy(), len(names)),
         "label": np.repeat(videos["label"].astype(int).to_numpy(), len(names)),

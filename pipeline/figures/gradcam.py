@@ -1,7 +1,7 @@
 """`gradcam`: Grad-CAM of a 3D model over an original clip and altered ones (Figure 5, §4.4).
 
 Grad-CAM (Selvaraju et al.) weights each channel of the model's last convolutional block
-(`model.gradcam_layer`) by the mean gradient of the fake logit over time and space, sums the
+(the card's `gradcam_layer`) by the mean gradient of the fake logit over time and space, sums the
 channels, keeps the positive part and upsamples it to the clip's frames and pixels. All rows share
 one colour scale, so stronger activations on altered clips show as such. Each row's title gives the
 predicted probability of being fake.
@@ -24,7 +24,8 @@ from torch import nn  # noqa: E402
 from pipeline.data.transforms import resize_frames  # noqa: E402
 from pipeline.evaluate.cliutils import parse_params  # noqa: E402
 from pipeline.gpu import add_gpu_argument, claim_device  # noqa: E402
-from pipeline.evaluate.inference import clip_units, first_frames, input_size, load_model  # noqa: E402
+from pipeline.evaluate.inference import clip_units, first_frames, input_size, load_model, placement_of  # noqa: E402
+from pipeline.models.registry import gradcam_module  # noqa: E402
 from pipeline.evaluate.perturb import flip_frames, shuffle_frames  # noqa: E402
 from pipeline.io import atomic_path  # noqa: E402
 from pipeline.store import ClipStore  # noqa: E402
@@ -48,16 +49,17 @@ def gradcam(model: nn.Module, clip: torch.Tensor) -> tuple[np.ndarray, float]:
         store["act"] = output
         output.register_hook(lambda grad: store.__setitem__("grad", grad))
 
-    handle = model.gradcam_layer.register_forward_hook(hook)
+    placement = placement_of(model)
+    handle = gradcam_module(model).register_forward_hook(hook)
     try:
-        with torch.enable_grad():
-            x = clip.unsqueeze(0).to(next(model.parameters()).device).requires_grad_(True)
+        with torch.enable_grad(), placement.autocast():
+            x = placement.inputs(clip.unsqueeze(0)).requires_grad_(True)
             logit = model(x).reshape(-1)[0]
             model.zero_grad(set_to_none=True)
             logit.backward()
     finally:
         handle.remove()
-    act, grad = store["act"].detach(), store["grad"].detach()  # (1, C, t, h, w)
+    act, grad = store["act"].detach().float(), store["grad"].detach().float()  # (1, C, t, h, w)
     weights = grad.mean(dim=(2, 3, 4), keepdim=True)
     cam = F.relu((weights * act).sum(dim=1, keepdim=True))
     cam = F.interpolate(cam, size=tuple(clip.shape[1:]), mode="trilinear", align_corners=False)
@@ -93,7 +95,7 @@ def plot_rows(rows: dict[str, tuple[np.ndarray, np.ndarray, float]], show_every:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, help="a 3D model (one with `gradcam_layer`)")
+    parser.add_argument("--checkpoint", required=True, help="a video detector whose card names a `gradcam_layer`")
     parser.add_argument("--manifest", required=True, help="test manifest; the video is picked by video_index")
     parser.add_argument("--out", required=True, help="PNG")
     parser.add_argument("--params", default="{}", help=f"JSON, keys of {asdict(GradcamParams())}")
@@ -104,8 +106,8 @@ def run(args: argparse.Namespace) -> int:
     params = parse_params(GradcamParams, args.params)
     claim_device(args)
     model, ckpt = load_model(args.checkpoint)
-    if not hasattr(model, "gradcam_layer"):
-        raise ValueError(f"{args.checkpoint}: {ckpt['model']} has no gradcam_layer; Grad-CAM needs a 3D model")
+    if gradcam_module(model) is None:
+        raise ValueError(f"{args.checkpoint}: {ckpt['model']} declares no gradcam_layer; Grad-CAM needs one")
     manifest = pd.read_csv(args.manifest)
     if not 0 <= params.video_index < len(manifest):
         raise ValueError(f"{args.manifest}: video_index {params.video_index} is outside its {len(manifest)} videos")

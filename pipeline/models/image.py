@@ -1,4 +1,4 @@
-"""Image (frame-level) detectors from timm: XceptionNet and EfficientNet-B3 with one output logit."""
+"""Frame-level detectors from timm: a timm classifier with one output logit (shared by its detectors)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -8,15 +8,9 @@ import torch
 from timm.models.xception import Block as XceptionBlock
 from torch import nn
 
-from pipeline.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from pipeline.models.pretrained import PretrainedInfo, WeightSource, load_pretrained
-from pipeline.models.registry import ModelSpec, register, zero_output_layer, zero_residual_branches
-
-# timm fetches these from GitHub release URLs (into the torch hub cache) or from the HF hub.
-XCEPTION_WEIGHTS = WeightSource(hub_files=("xception-43020ad28.pth",),
-                                hf_repos=("timm/legacy_xception.tf_in1k",), head="fc")
-EFFICIENTNET_B3_WEIGHTS = WeightSource(hub_files=("efficientnet_b3_ra2-cf984f9c.pth",),
-                                       hf_repos=("timm/efficientnet_b3.ra2_in1k",), head="classifier")
+from pipeline.models.card import Detector
+from pipeline.models.pretrained import PretrainedInfo, load_pretrained
+from pipeline.models.registry import ModelSpec, zero_output_layer, zero_residual_branches
 
 
 class ImageDetector(nn.Module):
@@ -30,10 +24,6 @@ class ImageDetector(nn.Module):
         super().__init__()
         self.net = net
         self.spec = spec
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Globally pooled features (B, D), the classifier's input (before its dropout, if any)."""
-        return self.net.global_pool(self.net.forward_features(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net.forward_head(self.net.forward_features(x)).squeeze(1)
@@ -49,22 +39,11 @@ def residual_branch_ends(net: nn.Module) -> Iterator[nn.Module]:
             yield m.bn3 if hasattr(m, "bn3") else m.bn2
 
 
-def _timm_detector(spec: ModelSpec, arch: str, weights: WeightSource, pretrained: str | None,
-                   **kwargs) -> tuple[ImageDetector, PretrainedInfo]:
+def timm_detector(spec: ModelSpec, card: Detector, arch: str, pretrained: str | None,
+                  **kwargs) -> tuple[ImageDetector, PretrainedInfo]:
+    """timm's `arch` with one output (zero-initialised) and zero-gamma residual branches, then its weights."""
     net = timm.create_model(arch, pretrained=False, num_classes=1, **kwargs)  # never downloads
     zero_output_layer(net.get_classifier())
     zero_residual_branches(residual_branch_ends(net))
-    info = load_pretrained(net, weights, pretrained)
-    return ImageDetector(net, spec), info
-
-
-@register(ModelSpec("xception", "image", 299, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), 1, 20.809))
-def xception(spec: ModelSpec, *, pretrained: str | None = None) -> tuple[ImageDetector, PretrainedInfo]:
-    """XceptionNet, the FaceForensics++ baseline: timm's `legacy_xception` (ImageNet), no dropout."""
-    return _timm_detector(spec, "legacy_xception", XCEPTION_WEIGHTS, pretrained)
-
-
-@register(ModelSpec("efficientnet_b3", "image", 224, IMAGENET_MEAN, IMAGENET_STD, 1, 10.698))
-def efficientnet_b3(spec: ModelSpec, *, pretrained: str | None = None) -> tuple[ImageDetector, PretrainedInfo]:
-    """EfficientNet-B3 (ImageNet) with Dropout p = 0.3 before the output layer (Appendix A.4)."""
-    return _timm_detector(spec, "efficientnet_b3", EFFICIENTNET_B3_WEIGHTS, pretrained, drop_rate=0.3)
+    model = ImageDetector(net, spec)
+    return model, load_pretrained(model, card, pretrained, published_into=net)

@@ -14,6 +14,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from pipeline.checkpoint import FORMAT as CHECKPOINT_FORMAT
+from pipeline.checkpoint import load_failure
+from pipeline.models.card import Detector, Weights
+
 NO_WEIGHTS = "none"
 
 
@@ -30,21 +34,6 @@ class PretrainedInfo:
     loaded_keys: int = 0
 
 
-@dataclass(frozen=True)
-class WeightSource:
-    """Where one network's published weights land when torchvision, timm or a user downloads them.
-
-    hub_files: file names under `torch.hub.get_dir()/checkpoints`, tried in order.
-    hf_repos: Hugging Face repos (e.g. "timm/efficientnet_b3.ra2_in1k") looked up in the HF hub cache.
-    head: name of the network's classifier module; its tensors are dropped when their shapes differ
-    (1000 ImageNet / 400 Kinetics classes against our single output) and stay randomly initialised.
-    """
-
-    hub_files: tuple[str, ...] = ()
-    hf_repos: tuple[str, ...] = ()
-    head: str = ""
-
-
 def hf_hub_cache() -> Path:
     """The Hugging Face hub cache folder, resolved from the environment as huggingface_hub does."""
     if os.environ.get("HF_HUB_CACHE"):
@@ -52,29 +41,43 @@ def hf_hub_cache() -> Path:
     return Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")) / "hub"
 
 
-def cache_patterns(source: WeightSource) -> list[str]:
-    """Glob patterns of the cached files that may hold `source`'s weights, in order of preference."""
-    hub = Path(torch.hub.get_dir()) / "checkpoints"
-    patterns = [str(hub / name) for name in source.hub_files]
-    for repo in source.hf_repos:
-        snapshots = hf_hub_cache() / f"models--{repo.replace('/', '--')}" / "snapshots" / "*"
-        patterns += [str(snapshots / "model.safetensors"), str(snapshots / "pytorch_model.bin")]
-    return patterns
+def hub_checkpoints() -> Path:
+    """torch.hub's checkpoint folder, where torchvision (and these models) look for hub files."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
 
 
-def find_cached(source: WeightSource) -> tuple[str | None, list[str]]:
-    """The cached file `load_pretrained` uses for `source` (the first pattern that matches, its newest
-    snapshot), or None; and the patterns it looked at."""
-    patterns = cache_patterns(source)
-    for pattern in patterns:
-        if matches := glob.glob(pattern):
-            return max(matches, key=os.path.getmtime), patterns
-    return None, patterns
+def hf_repo_cache(repo: str) -> Path:
+    """The Hugging Face cache folder of a repo (`timm/efficientnet_b3.ra2_in1k`)."""
+    return hf_hub_cache() / f"models--{repo.replace('/', '--')}"
 
 
-def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """A state_dict from a .safetensors or torch file; a {"state_dict": ...} or {"model": ...} wrapper
-    (training checkpoints, ours included) is unwrapped."""
+def cache_pattern(weights: Weights) -> str:
+    """Where a published file lands when its library (or `weights fetch`) downloads it: a glob over the
+    snapshots of its Hugging Face repo, or its name in the torch hub checkpoints."""
+    if weights.kind == "hf":
+        return str(hf_repo_cache(weights.origin) / "snapshots" / "*" / weights.name)
+    return str(hub_checkpoints() / weights.name)
+
+
+def cached_file(weights: Weights) -> Path | None:
+    """The cached copy of a published file (for the hub, the newest snapshot holding it), or None."""
+    matches = [m for m in glob.glob(cache_pattern(weights)) if os.path.isfile(m)]
+    return Path(max(matches, key=os.path.getmtime)) if matches else None
+
+
+def find_cached(card: Detector) -> tuple[Path | None, list[str]]:
+    """The cached file `load_pretrained` uses for a detector (the first of its `weights` present), or None;
+    and the places it looked."""
+    for weights in card.weights:
+        if (path := cached_file(weights)) is not None:
+            return path, [cache_pattern(w) for w in card.weights]
+    return None, [cache_pattern(w) for w in card.weights]
+
+
+def read_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], str]:
+    """A state_dict from a .safetensors or torch file, and the detector it belongs to when the file is one
+    of this workflow's training checkpoints ("" otherwise); a {"state_dict": ...} or {"model": ...}
+    wrapper (training checkpoints) is unwrapped."""
     path = Path(path)
     if not path.is_file():
         raise PretrainedError(f"{path}: no such weights file")
@@ -85,13 +88,13 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - every failure becomes one clear line
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise PretrainedError(f"{path}: not a loadable weights-only file ({reason})") from None
+        raise PretrainedError(load_failure(path, exc, "state_dict file")) from None
+    own = state.get("model", "") if isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT else ""
     while isinstance(state, dict) and isinstance(state.get("state_dict", state.get("model")), dict):
         state = state.get("state_dict", state.get("model"))
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise PretrainedError(f"{path}: does not hold a state_dict of tensors")
-    return state
+    return state, own if isinstance(own, str) else ""
 
 
 def load_matching(module: nn.Module, state: dict[str, torch.Tensor], head: str, origin: str) -> int:
@@ -121,13 +124,23 @@ def load_matching(module: nn.Module, state: dict[str, torch.Tensor], head: str, 
     return len(loaded)
 
 
-def load_pretrained(module: nn.Module, source: WeightSource, pretrained: str | None) -> PretrainedInfo:
-    """Initialise `module` from `pretrained` (a path), from the caches (None) or not at all ("none")."""
+def load_pretrained(model: nn.Module, card: Detector, pretrained: str | None,
+                    published_into: nn.Module | None = None) -> PretrainedInfo:
+    """Initialise a detector from `pretrained` (a path), from the caches (None) or not at all ("none").
+
+    A published file (ImageNet or Kinetics weights) loads into `published_into` (the library network inside
+    the detector; default the detector itself), its classifier (`card.head`) left random when its shape
+    differs. A training checkpoint of this same detector (e.g. the demo's pretraining run) loads in full.
+    """
     if pretrained == NO_WEIGHTS:
         return PretrainedInfo(False, "random init: pretrained='none'")
     if pretrained is None:
-        pretrained, patterns = find_cached(source)
+        pretrained, patterns = find_cached(card)
         if pretrained is None:
             return PretrainedInfo(False, f"random init: no weights found in {', '.join(patterns)}")
-    n = load_matching(module, read_state_dict(pretrained), source.head, str(pretrained))
+    state, own = read_weights(pretrained)
+    if own and own != card.name:
+        raise PretrainedError(f"{pretrained}: a checkpoint of {own}, not of {card.name}")
+    target = model if own else (published_into or model)
+    n = load_matching(target, state, "" if own else card.head, str(pretrained))
     return PretrainedInfo(True, str(pretrained), n)

@@ -25,18 +25,21 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pipeline.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from pipeline.models.image import ImageDetector, efficientnet_b3
+from pipeline.models import efficientnet_b3
+from pipeline.models.image import ImageDetector
 from pipeline.models.pretrained import NO_WEIGHTS, PretrainedError, PretrainedInfo
-from pipeline.models.registry import ModelSpec, get_spec, register, zero_output_layer
+from pipeline.models.registry import ModelSpec, get_spec, zero_output_layer
 
 HIDDEN = 1024
 DROPOUT = 0.5
-BIGRU_FROZEN_BLOCKS = 20  # of the 25 counted by `counted_blocks`
 
 
 class RecurrentDetector(nn.Module):
-    """(B, 3, T, H, W) clip -> per-frame CNN features -> RNN -> head on the final timestep -> (B,) logits."""
+    """(B, 3, T, H, W) clip -> per-frame CNN features -> RNN -> head on the final timestep -> (B,) logits.
+
+    The frames of a clip are the backbone's batch: a clip laid out channels-last in 3D (`Placement`) gives
+    channels-last frames here without a copy.
+    """
 
     def __init__(self, spec: ModelSpec, backbone: ImageDetector, rnn: nn.RNNBase, head: nn.Sequential) -> None:
         super().__init__()
@@ -46,15 +49,12 @@ class RecurrentDetector(nn.Module):
         self.head = head
         zero_output_layer(head[-1])
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """The RNN output at the final timestep (B, D), the head's input."""
-        b, c, t, h, w = x.shape
-        frames = x.transpose(1, 2).reshape(b * t, c, h, w).contiguous(memory_format=torch.channels_last)
-        sequence = self.backbone.features(frames).view(b, t, -1)
-        return self.rnn(sequence)[0][:, -1]
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x)).squeeze(1)
+        b, c, t, h, w = x.shape
+        frames = x.transpose(1, 2).reshape(b * t, c, h, w)
+        net = self.backbone.net
+        sequence = net.global_pool(net.forward_features(frames)).view(b, t, -1)
+        return self.head(self.rnn(sequence)[0][:, -1]).squeeze(1)
 
     def train(self, mode: bool = True) -> RecurrentDetector:
         """Switch modes, keeping the frozen BatchNorm layers of the backbone in eval mode."""
@@ -72,44 +72,17 @@ def counted_blocks(backbone: ImageDetector) -> list[nn.Module]:
     return [*blocks, nn.ModuleList([net.conv_head, net.bn2])]
 
 
-def _backbone(pretrained: str | None, state: dict | None) -> tuple[ImageDetector, PretrainedInfo]:
+def efficientnet_backbone(pretrained: str | None, state: dict | None) -> tuple[ImageDetector, PretrainedInfo]:
     """EfficientNet-B3 from a trained detector's state_dict, else from `pretrained` (ImageNet weights)."""
+    spec = get_spec("efficientnet_b3")
     if state is None:
-        return efficientnet_b3(get_spec("efficientnet_b3"), pretrained=pretrained)
+        return efficientnet_b3.build(spec, pretrained=pretrained)
     if pretrained not in (None, NO_WEIGHTS):
         raise ValueError("give either a backbone state_dict or a pretrained weights path, not both")
-    cnn, _ = efficientnet_b3(get_spec("efficientnet_b3"), pretrained=NO_WEIGHTS)
+    cnn, _ = efficientnet_b3.build(spec, pretrained=NO_WEIGHTS)
     try:
         cnn.load_state_dict(state)
     except RuntimeError as exc:
         raise PretrainedError(f"backbone state_dict is not an efficientnet_b3 detector's: "
                               f"{str(exc).strip().splitlines()[0]}") from None
     return cnn, PretrainedInfo(True, "backbone: trained efficientnet_b3 state_dict", len(state))
-
-
-@register(ModelSpec("efficientnet_b3_lstm", "sequence", 224, IMAGENET_MEAN, IMAGENET_STD, 16, 30.245))
-def efficientnet_b3_lstm(spec: ModelSpec, *, pretrained: str | None = None,
-                         backbone: dict | None = None) -> tuple[RecurrentDetector, PretrainedInfo]:
-    """After Guera and Delp (2019): frozen backbone, 2-layer LSTM(1024), FC 1024-512-256-1 with ReLU;
-    Dropout after the LSTM and before the second linear layer."""
-    cnn, info = _backbone(pretrained, backbone)
-    cnn.requires_grad_(False)
-    rnn = nn.LSTM(cnn.net.num_features, HIDDEN, num_layers=2, batch_first=True)
-    head = nn.Sequential(nn.Dropout(DROPOUT), nn.Linear(HIDDEN, 512), nn.ReLU(),
-                         nn.Dropout(DROPOUT), nn.Linear(512, 256), nn.ReLU(), nn.Linear(256, 1))
-    return RecurrentDetector(spec, cnn, rnn, head).train(), info
-
-
-@register(ModelSpec("efficientnet_b3_bigru", "sequence", 224, IMAGENET_MEAN, IMAGENET_STD, 16, 26.441))
-def efficientnet_b3_bigru(spec: ModelSpec, *, pretrained: str | None = None,
-                          backbone: dict | None = None) -> tuple[RecurrentDetector, PretrainedInfo]:
-    """After Sabir et al. (2019): backbone with its first 20 of 25 blocks frozen, 1-layer biGRU(1024),
-    Dropout, one output layer on the final timestep (so the loss sees that timestep only)."""
-    cnn, info = _backbone(pretrained, backbone)
-    net = cnn.net
-    for module in (net.conv_stem, net.bn1, net.blocks[0], *counted_blocks(cnn)[:BIGRU_FROZEN_BLOCKS],
-                   net.classifier):  # the classifier is unused: it gets no gradient anyway
-        module.requires_grad_(False)
-    rnn = nn.GRU(net.num_features, HIDDEN, batch_first=True, bidirectional=True)
-    head = nn.Sequential(nn.Dropout(DROPOUT), nn.Linear(2 * HIDDEN, 1))
-    return RecurrentDetector(spec, cnn, rnn, head).train(), info

@@ -2,8 +2,15 @@
 
 The CSV is read by `pipeline.evaluate.metrics.read_tidy`: besides what `collect` writes it takes files
 without the `testset` (defaults to `dataset`), `seed` (0), interval or `pretrained` columns, and
-accuracies in per cent (a file with any accuracy above 1 is per cent throughout). A file it cannot use
-fails with one line naming it and the column that is missing or wrong.
+accuracies, AUCs and EERs in per cent. Their unit is decided once for the whole file: its optional `unit`
+column (`fraction` or `percent`, the same on every row), else `--unit`; `--unit auto` (the default) reads
+the file as per cent when some accuracy, AUC or EER value is above 1 and none lies strictly between 0 and 1,
+as fractions otherwise. A number outside its metric's range in that unit (accuracy, AUC, EER in [0, 1] or
+[0, 100]; log-loss finite and >= 0; NaN is missing), so a file mixing fractions and per cent, and two
+different numbers for one key (model, dataset, condition, testset, seed, class, metric) fail with one line
+naming the file, the row (its CSV line) and the key; a row repeating another identically is dropped with a
+warning. A file it cannot use otherwise fails with one line naming it and the column that is missing or
+wrong.
 
 Every number is the mean over the training seeds in the file, with `± std` where several seeds have it;
 the CSV versions add the bootstrap 95 % intervals of accuracies and AUCs (`pipeline/tables/seeds.py`).
@@ -16,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 
+from pipeline.evaluate.metrics import AUTO_UNIT, UNITS
 from pipeline.tables.crossdata import table2, table_celebdf, table_cross, table_dfdc
 from pipeline.tables.generalization import table1, table3, table_b6
 from pipeline.tables.lookup import Metrics
@@ -40,7 +48,12 @@ def build_tables(metrics: Metrics, paper: Metrics | None = None) -> list[Table]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metrics", required=True,
                         help="tidy metrics CSV (from `collect`, or published numbers: without a testset column each "
-                             "row's test set is its dataset; accuracies above 1 mark a file in per cent)")
+                             "row's test set is its dataset)")
+    parser.add_argument("--unit", choices=[*UNITS, AUTO_UNIT], default=AUTO_UNIT,
+                        help="unit of the --metrics file's accuracy, AUC and EER values (a `unit` column in the file "
+                             "decides instead; a flag other than auto must agree with it): auto (default) is per "
+                             "cent when some value is above 1 and none lies strictly between 0 and 1, fraction "
+                             "otherwise; a value outside [0, 1] or [0, 100] then fails naming its row")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--paper", default=str(PAPER_METRICS),
                         help="tidy metrics CSV of the paper's published numbers, shown with the difference beside "
@@ -48,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    metrics, paper = Metrics(args.metrics), load_paper(args.paper)
+    metrics, paper = Metrics(args.metrics, args.unit), load_paper(args.paper)
     tables = build_tables(metrics, paper)
     write_tables(tables, args.out)
     print(f"{len(tables)} tables -> {args.out}" + (f" (paper values: {args.paper})" if paper is not None else ""))

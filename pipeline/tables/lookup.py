@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from pipeline.evaluate.metrics import INTERVAL_COLUMNS, RUN_COLUMNS, complete_accuracy, read_tidy
+from pipeline.evaluate.metrics import AUTO_UNIT, INTERVAL_COLUMNS, RUN_COLUMNS, complete_accuracy, read_tidy
 from pipeline.tables.names import model_name, model_order
 
 FIELDS = ("value", *INTERVAL_COLUMNS)  # what a look-up returns: the value or a bound of its 95 % interval
@@ -17,21 +17,22 @@ class Metrics:
     """A tidy metrics table indexed by (model, dataset, condition, testset, class, metric) and seed.
 
     Built from a CSV path or a frame through `read_tidy`: a missing `testset` column defaults to `dataset`,
-    a missing `seed` to 0, per-cent accuracies become fractions, and a file without the needed columns
-    raises `ValueError` naming it and them.
+    a missing `seed` to 0, values in per cent (the file's `unit` column, else `unit`) become fractions, and a
+    file without the needed columns, with a number outside its metric's range or with two numbers for one
+    key raises `ValueError` naming it and the culprit.
 
     A look-up returns the `value` (or, in a `select`ed view, a bound of its interval) of one seed, or with
     no seed selected the mean over the seeds that have it. Models, rows and notes do not depend on the seed.
     """
 
-    def __init__(self, df: pd.DataFrame | str):
-        self.df = complete_accuracy(read_tidy(df))
+    def __init__(self, df: pd.DataFrame | str, unit: str = AUTO_UNIT):
+        self.df = complete_accuracy(read_tidy(df, unit))
         self.seed: int | None = None
         self.field = "value"
         keys = zip(*(self.df[c] for c in [*RUN_COLUMNS, "class", "metric"]), strict=True)
         self._values: dict[tuple, dict[int, tuple[float, ...]]] = {}
         for key, seed, *values in zip(keys, self.df["seed"], *(self.df[f] for f in FIELDS), strict=True):
-            self._values.setdefault(key, {})[int(seed)] = tuple(values)  # a repeated entry: the last one wins
+            self._values.setdefault(key, {})[int(seed)] = tuple(values)  # one row per key (`read_tidy`)
 
     @property
     def seeds(self) -> list[int]:

@@ -3,17 +3,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-FFPP, DFDC, DEEPERFORENSICS, CELEBDF, DFD = "ffpp", "dfdc", "deeperforensics", "celebdf", "dfd"
-TESTSET_NAMES = {FFPP: "FF++", DFDC: "DFDC", DEEPERFORENSICS: "DeeperForensics", CELEBDF: "Celeb-DF", DFD: "DFD"}
+from pipeline.datasets import dataset_cards
+from pipeline.models import card
+from pipeline.models.card import Detector
 
-MODEL_NAMES = {
-    "xception": "Xception",
-    "efficientnet_b3": "EfficientNet-B3",
-    "efficientnet_b3_lstm": "EffB3+LSTM",
-    "efficientnet_b3_bigru": "EffB3+biGRU",
-    "r3d_18": "R3D-18",
-    "i3d_rgb": "I3D-RGB",
-}
+FFPP, DFDC, DEEPERFORENSICS, CELEBDF, DFD = "ffpp", "dfdc", "deeperforensics", "celebdf", "dfd"
+TESTSET_NAMES = {name: card.display for name, card in dataset_cards().items()}  # the datasets' cards
+
+_PLUGINS: list[str] = []  # detector plugins whose names the tables also know (`use_plugins`)
 
 METHODS = {"Deepfakes": "DF", "Face2Face": "F2F", "FaceSwap": "FS", "NeuralTextures": "NT", "FaceShifter": "FShi"}
 
@@ -41,11 +38,23 @@ GROUPS_TASK = (
 )
 
 
+def use_plugins(plugins: list[str]) -> None:
+    """Make the tables name and order the detectors of these plugins too."""
+    _PLUGINS[:] = plugins
+
+
+def cards() -> dict[str, Detector]:
+    """Every detector's card, in table order (family, then the paper's order)."""
+    return card.catalogue(tuple(_PLUGINS))
+
+
 def model_name(model: str) -> str:
-    return MODEL_NAMES.get(model, model)
+    """A detector's display name (its card's), or its key when no card declares it."""
+    found = cards().get(model)
+    return found.display if found else model
 
 
 def model_order(models: set[str] | list[str]) -> list[str]:
-    """Models in the paper's order (image, sequence, 3D), unknown ones after them alphabetically."""
-    known = [m for m in MODEL_NAMES if m in models]
+    """Models in table order (image, sequence, 3D CNN, video transformer), unknown ones after them alphabetically."""
+    known = [m for m in cards() if m in models]
     return known + sorted(set(models) - set(known))

@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from pipeline.runtime import bf16_setting
+
 SCHEDULERS = ("plateau", "multistep")
 # `train` keys that do not change what a run computes epoch by epoch: a run resumes across changes to them
 # (e.g. more epochs, a longer patience, other worker counts or cluster resources, the bad-sample budget).
@@ -35,7 +37,7 @@ class TrainConfig:
     threads: int = 2
     keep_state: bool = True  # keep the resume state of a finished run (raising `epochs` then continues it)
     max_bad_fraction: float = 0.01  # samples with an undecodable frame or video, beyond which the run stops
-    bf16: bool | None = None  # bf16 autocast: None = where native (CUDA, CPUs with AMX/AVX-512 BF16); True always
+    bf16: str | bool | None = "auto"  # bf16 autocast (pipeline/runtime.py): auto (where native), true, false
     precise_bn_batches: int = 0  # > 0: BatchNorm statistics re-estimated from this many training batches per epoch
     pretrained: str = ""
     preprocess: dict = field(default_factory=dict)
@@ -48,6 +50,7 @@ class TrainConfig:
         for name in ("epochs", "steps_per_epoch", "val_steps", "clip_len"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        bf16_setting(self.bf16)  # raises ValueError naming the choices
         if not 0 <= self.max_bad_fraction <= 1:
             raise ValueError(f"max_bad_fraction must be between 0 and 1, got {self.max_bad_fraction}")
 

@@ -22,13 +22,13 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from pipeline.bf16 import native_bf16
 from pipeline.checkpoint import save_atomic, save_checkpoint
 from pipeline.data.augment import ClipAugment
 from pipeline.data.dataset import BadSampleTally, CheckedLoader, ClipDataset
 from pipeline.data.manifest import ManifestRow
 from pipeline.data.sampler import BalancedBatchSampler
 from pipeline.data.transforms import normalize_batch
+from pipeline.runtime import Placement
 from pipeline.train.config import TrainConfig
 
 log = logging.getLogger("pipeline.train")
@@ -39,32 +39,20 @@ METRIC_COLUMNS = ("epoch", "train_loss", "val_loss", "val_acc", "lr", "seconds")
 
 @dataclass(frozen=True)
 class Runtime:
-    """Where and how batches run: device, bf16 autocast (where native) and channels-last memory (2D convolutions).
+    """A detector's placement (device, memory format, autocast) and its input normalisation."""
 
-    `bf16=None` means autocast where the hardware runs bf16 natively: CUDA, or a CPU with AMX or AVX-512
-    BF16 (there it halves step time; on an AVX2-only CPU emulated bf16 is ~10x slower than float32).
-    True forces it on any device (tests run the CUDA path's mixed precision on the CPU that way).
-    """
-
-    device: torch.device
+    placement: Placement
     mean: tuple[float, ...]
     std: tuple[float, ...]
-    channels_last: bool = False
-    bf16: bool | None = None
-
-    @property
-    def amp(self) -> bool:
-        return native_bf16(self.device) if self.bf16 is None else self.bf16
 
     def prepare(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """A uint8 batch from the loader -> normalised float input and float targets on the device."""
-        x = normalize_batch(x.to(self.device, non_blocking=True), self.mean, self.std)
-        if self.channels_last and x.dim() == 4:  # frames; a sequence model lays out its clips' frames itself
-            x = x.contiguous(memory_format=torch.channels_last)
-        return x, y.to(self.device, non_blocking=True)
+        device = self.placement.device
+        x = self.placement.inputs(normalize_batch(x.to(device, non_blocking=True), self.mean, self.std))
+        return x, y.to(device, non_blocking=True)
 
     def autocast(self) -> torch.autocast:
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
+        return self.placement.autocast()
 
 
 @dataclass
@@ -144,12 +132,19 @@ def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, optimizer: to
 
 
 def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, rt: Runtime,
-                desc: str) -> float:
-    """One pass over the loader's batches; the mean loss, or NaN as soon as a loss is not finite."""
+                desc: str, first_step: int = 0) -> float:
+    """One pass over the loader's batches; the mean loss, or NaN as soon as a loss is not finite.
+
+    A detector that defines `before_step(step)` (e.g. one that alternates which weights train) is called
+    before each of its steps, counted over the whole run from `first_step`.
+    """
     model.train()
+    before_step = getattr(model, "before_step", None)
     total, n = 0.0, 0
     with _progress(loader, desc) as bar:
-        for x, y in bar:
+        for i, (x, y) in enumerate(bar):
+            if before_step is not None:
+                before_step(first_step + i)
             loss = train_step(model, *rt.prepare(x, y), optimizer, rt)
             if not math.isfinite(loss):
                 return math.nan
@@ -200,8 +195,8 @@ def validate(model: nn.Module, loader: DataLoader, rt: Runtime) -> tuple[float, 
 
 
 def build_optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.Adam:
-    """Adam (Appendix A.4), in PyTorch's fused implementation: one kernel for all parameters instead of a loop of
-    small ones, the same update (CPU, 2 threads: R3D-18's step 19 % faster, the image models' 8-10 %)."""
+    """Adam (Appendix A.4), in PyTorch's fused implementation: one kernel for all parameters instead of a
+    loop of small ones, the same update, faster steps (docs/benchmarks.md)."""
     return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay, fused=True)
 
 
@@ -246,9 +241,7 @@ def fit(model: nn.Module, cfg: TrainConfig, *, train_loader: CheckedLoader, val_
     `checkpoint_meta` (model, config, preprocess, pretrained, pretrained_source, spec) goes into the
     best-model checkpoint `state_dir/best.pt` together with its epoch and validation loss.
     """
-    model.to(rt.device)
-    if rt.channels_last:
-        model.to(memory_format=torch.channels_last)
+    rt.placement.model(model)
     optimizer = build_optimizer(model, cfg.lr, cfg.weight_decay)
     scheduler = build_scheduler(optimizer, cfg)
     last, best = state_dir / "last.pt", state_dir / "best.pt"
@@ -271,7 +264,8 @@ def fit(model: nn.Module, cfg: TrainConfig, *, train_loader: CheckedLoader, val_
         sampler.set_epoch(epoch - 1)
         lr = optimizer.param_groups[0]["lr"]
         start = time.perf_counter()
-        train_loss = train_epoch(model, train_loader, optimizer, rt, desc=f"epoch {epoch}/{cfg.epochs}")
+        train_loss = train_epoch(model, train_loader, optimizer, rt, desc=f"epoch {epoch}/{cfg.epochs}",
+                                 first_step=(epoch - 1) * cfg.steps_per_epoch)
         if cfg.precise_bn_batches and math.isfinite(train_loss):
             precise_bn(model, train_loader, rt, cfg.precise_bn_batches)
         val_loss, val_acc = validate(model, val_loader, rt) if math.isfinite(train_loss) else (math.nan, math.nan)

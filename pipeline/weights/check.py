@@ -1,7 +1,7 @@
 """Are the pretrained weights training will load present and verified? (`weights check`)
 
 Looks where the models themselves look (`pipeline.models.pretrained.find_cached` with each model's
-`WeightSource`), so what is checked is what training loads. The workflow calls `check_weights`
+card), so what is checked is what training loads. The workflow calls `check_weights`
 before training on real data, unless `pretrained.allow_random_init` is set.
 """
 from __future__ import annotations
@@ -9,33 +9,27 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from pipeline.models.pretrained import NO_WEIGHTS, WeightSource, find_cached
+from pipeline.models import card
+from pipeline.models.card import Detector
+from pipeline.models.pretrained import NO_WEIGHTS, find_cached
 from pipeline.weights.lock import DEFAULT_LOCK, WeightsLock
-from pipeline.weights.registry import MODELS, needed
+from pipeline.weights.registry import ModelWeights, model_weights, needed
 from pipeline.weights.verify import Verdict, assess
 
 FETCH = "python -m pipeline weights fetch"
 
 
-def weight_source(model: str) -> WeightSource:
-    """Where the model looks for its weights (imports the model code, hence timm and torchvision)."""
-    from pipeline.models import i3d, image, r3d
-
-    return {"xception": image.XCEPTION_WEIGHTS, "efficientnet_b3": image.EFFICIENTNET_B3_WEIGHTS,
-            "r3d_18": r3d.R3D_18_WEIGHTS, "i3d_rgb": i3d.I3D_WEIGHTS}[model]
-
-
-def loaded_file(model: str) -> Path | None:
+def loaded_file(card: Detector) -> Path | None:
     """The cached file the model would load, or None (it would start from random weights)."""
-    path, _ = find_cached(weight_source(model))
-    return Path(path) if path else None
+    return find_cached(card)[0]
 
 
-def model_problem(model: str, path: Path | None, verdict: Verdict | None, lock: WeightsLock) -> str:
+def model_problem(model: str, weights: ModelWeights, path: Path | None, verdict: Verdict | None,
+                  lock: WeightsLock) -> str:
     """One line saying what is wrong with the model's weights file, or "" when it is fine."""
     if path is None:
-        first = MODELS[model].files[0]
-        names = " or ".join(w.name for w in MODELS[model].files)
+        first = weights.files[0]
+        names = " or ".join(w.name for w in weights.files)
         return f"{model}: {names} missing: put {first.name} in {first.where()} or run `{FETCH} {model}`"
     if verdict.problem:
         return f"{model}: {path}: {verdict.problem}: delete it and run `{FETCH} {model}`"
@@ -46,9 +40,10 @@ def model_problem(model: str, path: Path | None, verdict: Verdict | None, lock: 
 
 
 def check_weights(models: Iterable[str], allow_random_init: bool, *, lock: str | Path = DEFAULT_LOCK,
-                  configured: Mapping[str, str] | None = None) -> list[str]:
+                  configured: Mapping[str, str] | None = None, plugins: Iterable[str] = ()) -> list[str]:
     """One line per model whose pretrained weights are missing, unverified or changed; none when random
-    initialisation is allowed. A sequence model needs efficientnet_b3's (its backbone's start).
+    initialisation is allowed. A detector with a backbone needs its backbone's; a detector whose card
+    publishes no weights starts from random weights by design and needs none.
 
     configured: `config["pretrained"]`; a non-empty path there is the file training loads, and must exist
     ("none" asks for random initialisation of that model). Raises WeightsError for an unknown model
@@ -57,14 +52,18 @@ def check_weights(models: Iterable[str], allow_random_init: bool, *, lock: str |
     if allow_random_init:
         return []
     weights_lock = WeightsLock(lock)
+    known, cards = model_weights(plugins), card.catalogue(tuple(plugins))
     problems = []
-    for model in needed(list(models)):
+    for model in needed(list(models), known):
         if path := (configured or {}).get(model):
             if path != NO_WEIGHTS and not Path(path).is_file():
                 problems.append(f"{model}: pretrained.{model} = {path} is not a file")
             continue
-        found = loaded_file(model)
-        verdict = assess(model, found, weights_lock) if found else None
-        if problem := model_problem(model, found, verdict, weights_lock):
+        if not known[model].files:
+            continue
+        found = loaded_file(cards[model])
+        pinned = [c for w in known[model].files if w.cached() == found for c in w.published()]
+        verdict = assess(model, found, weights_lock, pinned) if found else None
+        if problem := model_problem(model, known[model], found, verdict, weights_lock):
             problems.append(problem)
     return problems

@@ -19,7 +19,7 @@ from pipeline.io import atomic_path
 from pipeline.weights.check import check_weights
 from pipeline.weights.fetch import DEFAULT_TIMEOUT, fetch_model
 from pipeline.weights.lock import DEFAULT_LOCK, WeightsLock
-from pipeline.weights.registry import MODELS, WeightFile, WeightsError, needed
+from pipeline.weights.registry import WeightFile, WeightsError, model_weights, needed
 from pipeline.weights.verify import assess
 
 PROG = "pipeline weights"
@@ -30,7 +30,9 @@ EXIT_FAILED, EXIT_USAGE = 1, 2
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog, parser.formatter_class = __doc__.split("\n\n", 1)[1], argparse.RawDescriptionHelpFormatter
     parser.add_argument("action", choices=ACTIONS)
-    parser.add_argument("models", nargs="*", metavar="MODEL", help=f"of {', '.join(MODELS)} (fetch: default all)")
+    parser.add_argument("models", nargs="*", metavar="MODEL", help="detector names (fetch: default all)")
+    parser.add_argument("--plugin", action="append", default=[], metavar="FILE_OR_MODULE",
+                        help="also know the detectors of this plugin (a .py file or a module name; repeatable)")
     parser.add_argument("--lock", default=str(DEFAULT_LOCK), help="weights lock file (default: %(default)s)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
                         help="fetch: seconds before a network operation gives up (default: %(default)s)")
@@ -54,14 +56,16 @@ def status(model: str, weights: WeightFile, lock: WeightsLock) -> tuple[str, str
 
 
 def list_weights(args: argparse.Namespace) -> int:
-    lock = WeightsLock(args.lock)
+    lock, known = WeightsLock(args.lock), model_weights(args.plugin)
     print("| model | source | file | where it looks | present | verified |")
     print("|---|---|---|---|---|---|")
-    for model in args.models or MODELS:
-        spec = MODELS[model]
+    for model in args.models or known:
+        spec = known[model]
         if spec.backbone:
             note = f"none needed: its backbone is the trained {spec.backbone} detector"
             print(f"| {model} | – | – | – | – | {note} |")
+        elif not spec.files:
+            print(f"| {model} | – | – | – | – | none published: it starts from random weights |")
         for weights in spec.files:
             print(f"| {model} | {weights.url()} | {weights.name} | {weights.looks_in()} | "
                   f"{' | '.join(status(model, weights, lock))} |")
@@ -69,9 +73,9 @@ def list_weights(args: argparse.Namespace) -> int:
 
 
 def fetch(args: argparse.Namespace) -> int:
-    lock = WeightsLock(args.lock)
-    for model in needed(args.models or list(MODELS)):
-        for entry in fetch_model(model, lock, args.timeout):
+    lock, known = WeightsLock(args.lock), model_weights(args.plugin)
+    for model in needed(args.models or list(known), known):
+        for entry in fetch_model(model, known[model], lock, args.timeout):
             print(f"{model}: {entry.path} sha256 {entry.sha256} ({entry.verified_by})")
         lock.save()
     print(f"lock: {lock.path}")
@@ -92,7 +96,8 @@ def configured(text: str) -> dict:
 def check(args: argparse.Namespace) -> int:
     pretrained = configured(args.pretrained)
     problems = check_weights(args.models, bool(pretrained.get("allow_random_init")), lock=args.lock,
-                             configured={k: v for k, v in pretrained.items() if isinstance(v, str)})
+                             configured={k: v for k, v in pretrained.items() if isinstance(v, str)},
+                             plugins=args.plugin)
     for problem in problems:
         print(f"{PROG}: error: {problem}", file=sys.stderr)
     if problems:
@@ -106,10 +111,11 @@ def check(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    unknown = [m for m in args.models if m not in MODELS]
+    known = model_weights(args.plugin)
+    unknown = [m for m in args.models if m not in known]
     if unknown or (args.action in ("check", "verify") and not args.models):
         what = f"unknown model(s) {', '.join(unknown)}" if unknown else f"{args.action}: name the models"
-        print(f"{PROG}: error: {what}; known: {', '.join(MODELS)}", file=sys.stderr)
+        print(f"{PROG}: error: {what}; known: {', '.join(known)}", file=sys.stderr)
         return EXIT_USAGE
     action = {"list": list_weights, "fetch": fetch, "check": check, "verify": check}[args.action]
     try:

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import torch
 
-from pipeline.models.pretrained import hf_hub_cache
+from pipeline.models.pretrained import hf_hub_cache, hub_checkpoints
 from pipeline.weights.lock import LockEntry, WeightsLock
-from pipeline.weights.registry import HF, MODELS, RAW, WeightFile, WeightsError, hf_endpoint, hub_checkpoints
+from pipeline.weights.registry import HF, RAW, ModelWeights, WeightFile, WeightsError, hf_endpoint
 from pipeline.weights.verify import FIRST_FETCH, HUB_ETAG, SHA256_HEX, assess
 
 DEFAULT_TIMEOUT = 15.0  # seconds per network operation
@@ -99,7 +99,7 @@ def fetch_file(model: str, weights: WeightFile, lock: WeightsLock, timeout: floa
         else:
             path = download_torch_hub(model, weights, timeout)
         fresh = True
-    verdict = assess(model, path, lock, published)
+    verdict = assess(model, path, lock, [*published, *weights.published()])
     if verdict.problem:
         if fresh:
             remove(path)
@@ -110,10 +110,11 @@ def fetch_file(model: str, weights: WeightFile, lock: WeightsLock, timeout: floa
                      ", ".join(verdict.verified_by) or FIRST_FETCH)
 
 
-def fetch_model(model: str, lock: WeightsLock, timeout: float = DEFAULT_TIMEOUT) -> list[LockEntry]:
-    """Fetch every published file of `model` (a registry name with files) and record it in `lock`."""
+def fetch_model(model: str, files: ModelWeights, lock: WeightsLock, timeout: float = DEFAULT_TIMEOUT
+                ) -> list[LockEntry]:
+    """Fetch every published file of `model` and record it in `lock`."""
     entries = []
-    for weights in MODELS[model].files:
+    for weights in files.files:
         entries.append(fetch_file(model, weights, lock, timeout))
         lock.record(entries[-1])
     return entries

