@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
 
-.PHONY: install demo test clean-results
+.PHONY: install demo test test-fast clean-results
 
 install: $(STAMP)
 
@@ -33,6 +33,9 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder  # two workers, slowest files first (conftest.py)
+
+test-fast: install
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder -m "not slow"  # all but the tests marked slow
 
 clean-results:
 	rm -rf results .snakemake

@@ -40,7 +40,7 @@ from pipeline.models import build_model  # noqa: E402
 from pipeline.preprocess.geometry import cut_square  # noqa: E402
 from pipeline.preprocess.video import pick_by_time, probe  # noqa: E402
 from pipeline.robustness.compression import reencode  # noqa: E402
-from pipeline.robustness.perturbations import LEVELS, PERTURBATIONS, perturb_frame  # noqa: E402
+from pipeline.distortions import LEVELS, PERTURBATIONS, perturb_frame  # noqa: E402
 from pipeline.robustness.sweep import SweepParams, sampled_frames, sweep  # noqa: E402
 from pipeline.store import encode_jpeg  # noqa: E402
 

@@ -100,8 +100,12 @@ def fingerprint(path: str | Path, folder: str | Path, name: str) -> str:
     own fingerprint."""
     if not str(path).endswith(".py"):
         return str(path)
+    return write_digest(code_digest(path), folder, name)
+
+
+def write_digest(digest: str, folder: str | Path, name: str) -> str:
+    """The file `folder/name.sha256` holding `digest`, written (atomically) only when it differs."""
     target = Path(folder) / f"{name}.sha256"
-    digest = code_digest(path)
     try:
         if target.read_text(encoding="utf-8").strip() == digest:
             return str(target)

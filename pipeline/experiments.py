@@ -151,6 +151,8 @@ class Experiments:
         }
         for key, (asked, kept) in wanted.items():
             if dropped := [m for m in asked if m not in kept]:
-                warnings.append(f"{key}: {', '.join(dropped)} not trained here (not in `models`, or its "
-                                "training set is off); left out")
+                why = ("declares no Grad-CAM layer" if key == "evaluate.gradcam.model" and dropped[0] in self.detectors
+                       and not self.detectors[dropped[0]].gradcam_layer
+                       else "not trained here (not in `models`, or its training set is off)")
+                warnings.append(f"{key}: {', '.join(dropped)} {why}; left out")
         return errors, warnings

@@ -5,7 +5,9 @@ from pathlib import Path
 
 sys.path.insert(0, workflow.basedir)
 
-from pipeline.codedeps import file_imports, fingerprint, module_files
+from hashlib import sha256
+
+from pipeline.codedeps import file_imports, fingerprint, module_files, write_digest
 from pipeline.commands import COMMANDS
 from pipeline.config import as_json, effective_config, n_shards
 from pipeline.configcheck import (
@@ -37,10 +39,10 @@ R = CFG["results"]
 DEMO = CFG["demo"]["enabled"]
 EXP = Experiments(CFG, DETECTORS, dataset_cards())
 _errors, _warnings = EXP.problems(demo=DEMO)
-for _warning in _warnings:
-    print(f"config warning: {_warning}", file=sys.stderr)
 if _errors:
     stop(f"config error: {_errors[0]}")
+for _warning in _warnings:
+    print(f"config warning: {_warning}", file=sys.stderr)
 
 DATASETS_ON = EXP.enabled
 MODELS = EXP.models
@@ -66,6 +68,8 @@ GPU_JOBS = jobs_per_device(default=CFG.get("gpu_jobs_per_device", 1))
 CHECK_DATA = not DEMO
 RANDOM_INIT_OK = CFG.get("pretrained", {}).get("allow_random_init", False)
 CHECK_WEIGHTS = not DEMO and not RANDOM_INIT_OK
+# The demo's pretraining (rules/demo.smk): on the demo DFDC, for the detectors without a backbone detector.
+PRETRAIN = bool(DEMO and CFG["demo"].get("pretrain") and "dfdc" in DATASETS_ON)
 CHECK_DATA_REPORT = f"{R}/check_data.md"
 WEIGHTS_STAMP = f"{R}/weights/check.txt"
 WEIGHTS_LOCK = f"{R}/weights.lock.json"
@@ -166,6 +170,17 @@ def detector_code(model):
         imported = module_files(workflow.basedir, *file_imports(card.module))
         return fingerprints([card.module, *imported])
     return fingerprints(module_files(workflow.basedir, card.module))
+
+
+def card_fingerprints():
+    """What the tables read of the cards (display names, families, order), as one fingerprint per card: a
+    renamed detector or dataset rebuilds the tables without rerunning its jobs."""
+    shown = [(n, c.display, c.family, c.rank) for n, c in DETECTORS.items()]
+    shown += [(n, c.display, c.rank) for n, c in dataset_cards().items()]
+    return [
+        write_digest(sha256(repr(s).encode()).hexdigest(), f"{CODE_DIR}/cards", s[0])
+        for s in shown
+    ]
 
 
 def dataset_code(dataset):
@@ -327,9 +342,17 @@ def preflight(path, needed):
     return [ancient(path)] if needed else []
 
 
+def pretrained_setting(model):
+    """What a run of `model` starts from: `pretrained.<model>` ("" the card's published weights, `none`, or a
+    file), or in the demo with pretraining, the demo's pretraining run of the model."""
+    if PRETRAIN and not EXP.backbone(model):
+        return f"{R}/pretrain/{model}/model.pt"
+    return CFG.get("pretrained", {}).get(model, "")
+
+
 def pretrained_file(model):
-    """The weights file `pretrained.<model>` names, or "" (the card's published weights, or `none`)."""
-    path = CFG.get("pretrained", {}).get(model, "")
+    """The weights file a run of `model` starts from, or "" (its card's published weights, or `none`)."""
+    path = pretrained_setting(model)
     return "" if path in ("", "none") else path
 
 
@@ -376,7 +399,30 @@ def train_params(wildcards):
         {
             "hparams": EXP.hparams(wildcards.model),
             "train": {**train, "seed": int(wildcards.seed)},
-            "pretrained": CFG.get("pretrained", {}).get(wildcards.model, ""),
+            "pretrained": pretrained_setting(wildcards.model),
+            "preprocess": PREP,
+            **plugin_param(wildcards.model),
+        }
+    )
+
+
+def pretrain_params(wildcards):
+    """A demo pretraining run's params: the model's hparams with `demo.pretrain` on top (its `hparams.<model>`
+    last), from random weights, seed 0 (every seed's runs start from this one checkpoint).
+    """
+    pretrain = CFG["demo"]["pretrain"]
+    train = {k: v for k, v in CFG["train"].items() if k != "seeds"}
+    own = {k: v for k, v in pretrain.items() if k != "hparams"}
+    hparams = {
+        **EXP.hparams(wildcards.model),
+        **own,
+        **pretrain.get("hparams", {}).get(wildcards.model, {}),
+    }
+    return as_json(
+        {
+            "hparams": hparams,
+            "train": {**train, "seed": 0, "keep_state": False},
+            "pretrained": "none",
             "preprocess": PREP,
             **plugin_param(wildcards.model),
         }
@@ -388,15 +434,16 @@ def init_arg(wildcards, input):
     return ["--init", input.init] if "init" in input.keys() else []
 
 
+def eval_stride(testset):
+    """The sliding-window stride of video models on a test set: the config's, else its card's."""
+    return CFG["evaluate"]["stride"].get(testset, dataset_cards()[testset].stride)
+
+
 def eval_params(wildcards):
-    ev = CFG["evaluate"]
-    stride = ev["stride"].get(
-        wildcards.testset, dataset_cards()[wildcards.testset].stride
-    )
     return as_json(
         {
-            "stride": stride,
-            "threshold": ev["threshold"],
+            "stride": eval_stride(wildcards.testset),
+            "threshold": CFG["evaluate"]["threshold"],
             "batch_size": EVAL_BATCH,
         }
     )

@@ -58,7 +58,7 @@ rule robustness_sweep:
                     for k in ("levels", "max_videos", "seed")
                     if k in ROBUST
                 },
-                "stride": CFG["evaluate"]["stride"]["ffpp"],
+                "stride": eval_stride("ffpp"),
                 "threshold": CFG["evaluate"]["threshold"],
                 "batch_size": EVAL_BATCH,
                 **{

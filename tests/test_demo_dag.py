@@ -6,7 +6,7 @@ import pytest
 
 from helpers_workflow import planned_jobs, snakemake, write_config
 
-TABLES = ["table1", "table_b6", "table2", "table3", "table4", "table_celebdf", "table_dfdc", "table_cross"]
+from pipeline.tables import TABLES
 
 # Every stage and experiment, with fewer models and conditions than `make demo` so CI stays fast.
 SMALL = {

@@ -9,8 +9,8 @@ import torch
 from helpers_evaluate import TinyVideo, make_store, models_available, real_checkpoint
 from pipeline.__main__ import main
 from pipeline.evaluate.metrics import TIDY_COLUMNS
-from pipeline.evaluate.perturb import (PERTURBATIONS, flip_every_second, flip_frames, perturbed_clips,
-                                       select_videos, shuffle_frames)
+from pipeline.data.manifest import balanced_sample
+from pipeline.evaluate.flips import ALTERATIONS, altered_clips, flip_every_second, flip_frames, shuffle_frames
 
 torch.set_num_threads(1)
 
@@ -55,18 +55,18 @@ def test_shuffle_is_a_permutation_of_the_same_frames():
     assert sorted(match) == list(range(len(x)))
 
 
-def test_perturbed_clips_names_and_original():
-    clips = perturbed_clips(clip(), seed=0, index=3)
-    assert list(clips) == list(PERTURBATIONS) == ["original", "flip1", "flip3", "flip5", "flip_every2", "shuffle"]
+def test_altered_clips_names_and_original():
+    clips = altered_clips(clip(), seed=0, index=3)
+    assert list(clips) == list(ALTERATIONS) == ["original", "flip1", "flip3", "flip5", "flip_every2", "shuffle"]
     assert np.array_equal(clips["original"], clip())
 
 
-def test_select_videos_balances_classes():
+def test_balanced_sample_balances_classes():
     manifest = pd.DataFrame({"video_id": [f"v{i:02d}" for i in range(30)], "label": [0] * 5 + [1] * 25})
-    picked = select_videos(manifest, 10, seed=0)
+    picked = balanced_sample(manifest, 10, seed=0)
     assert len(picked) == 10 and (picked["label"] == 0).sum() == 5
-    assert picked.equals(select_videos(manifest, 10, seed=0))
-    assert len(select_videos(manifest, 100, seed=0)) == 30
+    assert picked.equals(balanced_sample(manifest, 10, seed=0))
+    assert len(balanced_sample(manifest, 100, seed=0)) == 30
 
 
 def test_perturb_command(tmp_path, monkeypatch):
@@ -80,9 +80,9 @@ def test_perturb_command(tmp_path, monkeypatch):
                  "--params", params]) == 0
     m = pd.read_csv(met)
     assert list(m.columns) == TIDY_COLUMNS and (m["testset"] == "dfdc_perturb").all()
-    assert set(m["metric"]) == {f"logloss:{p}" for p in PERTURBATIONS} and set(m["class"]) == {"real", "fake"}
+    assert set(m["metric"]) == {f"logloss:{p}" for p in ALTERATIONS} and set(m["class"]) == {"real", "fake"}
     p = pd.read_csv(pred)
-    assert len(p) == 4 * len(PERTURBATIONS) and p["probability"].between(0, 1).all()
+    assert len(p) == 4 * len(ALTERATIONS) and p["probability"].between(0, 1).all()
 
 
 @pytest.mark.skipif(not models_available(), reason="model registry not available")
@@ -93,4 +93,4 @@ def test_perturb_real_tiny_model(tmp_path):
     assert main(["perturb", "--checkpoint", str(ckpt), "--manifest", str(manifest), "--dataset", "dfdc",
                  "--condition", "all", "--out-metrics", str(met), "--out-predictions", str(tmp_path / "p.csv"),
                  "--params", '{"max_videos": 2, "batch_size": 6}']) == 0
-    assert len(pd.read_csv(met)) == 2 * len(PERTURBATIONS)
+    assert len(pd.read_csv(met)) == 2 * len(ALTERATIONS)

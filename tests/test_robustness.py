@@ -19,7 +19,7 @@ from pipeline.preprocess.crop import crop_video
 from pipeline.preprocess.params import CropParams
 from pipeline.preprocess.video import probe
 from pipeline.robustness.compression import encode_h264, reencode
-from pipeline.robustness.perturbations import LEVELS, PERTURBATIONS, perturb_frame, pixelation
+from pipeline.distortions import LEVELS, PERTURBATIONS, perturb_frame, pixelation
 from pipeline.robustness.report import write_report
 from pipeline.robustness.sweep import METRIC_COLUMNS, recompressed_frames, sampled_frames
 from pipeline.store import ClipStore, ClipStoreWriter

@@ -567,3 +567,14 @@ def test_cross_dataset_matrix_rows_are_model_and_training_set():
     assert frame.loc[("Xception", "DFDC"), "FF++"] == pytest.approx(55.0)
     assert frame.loc[("R3D-18", "FF++"), "DFDC"] == pytest.approx(70.0)
     assert math.isnan(frame.loc[("R3D-18", "FF++"), "DFD"])
+
+
+def test_footnotes_name_the_arithmetic_and_say_when_runs_mixed_it():
+    rows = [{"model": m, "dataset": "ffpp", "condition": "all", "testset": "ffpp", "class": "real",
+             "metric": "accuracy", "value": 0.9, "pretrained": False, "arithmetic": a}
+            for m, a in (("xception", "bf16"), ("r3d_18", "float32"), ("i3d_rgb", "float32"))]
+    mixed = table1(Metrics(pd.DataFrame(rows))).notes[0]
+    assert mixed.endswith("Runs mixed arithmetic: bf16 (Xception); float32 (R3D-18, I3D-RGB).")
+    for row in rows:
+        row["arithmetic"] = "float32"
+    assert table1(Metrics(pd.DataFrame(rows))).notes[0].endswith("Arithmetic: float32.")

@@ -104,14 +104,16 @@ def point_at(monkeypatch, tmp_path: Path, base: str) -> None:
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
 
 
-def use_r3d_file(monkeypatch, name: str) -> None:
-    """R3D's published file under another name, in its card (what fetch, check and the model all read)."""
+def rename_torchvision_files(monkeypatch, names: dict[str, str]) -> None:
+    """Torchvision-kind files under other names (model -> name), in the cards that fetch, check and the models
+    read: a served file's name must carry its own content's SHA-256 prefix, which the real names cannot."""
     real = cards_module.catalogue
 
     def catalogue(plugins=(), base="."):
         cards = dict(real(plugins, base))
-        r3d = cards["r3d_18"]
-        cards["r3d_18"] = dataclasses.replace(r3d, weights=(dataclasses.replace(r3d.weights[0], name=name),))
+        for model, name in names.items():
+            card = cards[model]
+            cards[model] = dataclasses.replace(card, weights=(dataclasses.replace(card.weights[0], name=name),))
         return cards
 
     monkeypatch.setattr(cards_module, "catalogue", catalogue)
@@ -119,20 +121,23 @@ def use_r3d_file(monkeypatch, name: str) -> None:
 
 @pytest.fixture
 def published(server, tmp_path, monkeypatch) -> dict[tuple[str, str], bytes]:
-    """Every model's files on the server, as (model, file name) -> content; R3D's under a name with its
-    content's SHA-256 prefix."""
+    """Every card's published files on the server, as (model, file name) -> content: Hugging Face files under
+    their repo, raw files by name, and torchvision files under a name with their content's SHA-256 prefix."""
     point_at(monkeypatch, tmp_path, f"http://127.0.0.1:{server.server_port}")
-    files = {(model, "model.safetensors"): safetensors_bytes({"w": torch.full((4,), float(i))})
-             for i, model in enumerate(("xception", "efficientnet_b3"))}
-    for model, repo in zip(("xception", "efficientnet_b3"), HF_REPOS):
-        server.files[f"/{repo}/resolve/main/model.safetensors"] = files[model, "model.safetensors"]
-    r3d_data = torch_bytes({"fc.weight": torch.arange(3.0)})
-    r3d_name = f"r3d_18-{sha256(r3d_data)[:8]}.pth"
-    use_r3d_file(monkeypatch, r3d_name)
-    files["r3d_18", r3d_name] = r3d_data
-    for i, name in enumerate(("rgb_charades.pt", "rgb_imagenet.pt")):
-        files["i3d_rgb", name] = torch_bytes({"logits.weight": torch.full((2,), float(i))})
-    server.files.update({f"/{name}": data for (model, name), data in files.items() if model in ("r3d_18", "i3d_rgb")})
+    files, renamed = {}, {}
+    for i, (model, card) in enumerate(CARDS.items()):
+        for j, w in enumerate(card.weights):
+            if w.kind == "hf":
+                data = safetensors_bytes({"w": torch.full((4,), float(10 * i + j))})
+                server.files[f"/{w.origin}/resolve/main/{w.name}"] = data
+                files[model, w.name] = data
+            else:
+                data = torch_bytes({"x": torch.full((3,), float(10 * i + j))})
+                name = f"{model}-{sha256(data)[:8]}.pth" if w.kind == "torchvision" else w.name
+                renamed.update({model: name} if w.kind == "torchvision" else {})
+                server.files[f"/{name}"] = data
+                files[model, name] = data
+    rename_torchvision_files(monkeypatch, renamed)
     return files
 
 
@@ -149,10 +154,10 @@ def test_fetch_downloads_verifies_and_locks_every_file(published, server, tmp_pa
     assert weights("fetch", "--lock", str(lock)) == 0
     entries = {(e["model"], e["file"]): e for e in json.loads(lock.read_text())["files"]}
     r3d_name = model_weights()["r3d_18"].files[0].name
+    how = {"hf": HUB_ETAG, "torchvision": NAME_PREFIX, "raw": FIRST_FETCH}
     assert {key: e["verified_by"] for key, e in entries.items()} == {
-        ("xception", "model.safetensors"): HUB_ETAG, ("efficientnet_b3", "model.safetensors"): HUB_ETAG,
-        ("r3d_18", r3d_name): NAME_PREFIX,
-        ("i3d_rgb", "rgb_charades.pt"): FIRST_FETCH, ("i3d_rgb", "rgb_imagenet.pt"): FIRST_FETCH}
+        (model, w.name): how[w.kind] for model, files in model_weights().items() for w in files.files}
+    assert entries["i3d_rgb", "rgb_charades.pt"]["verified_by"] == FIRST_FETCH and r3d_name.startswith("r3d_18-")
     for key, entry in entries.items():
         assert entry["sha256"] == sha256(published[key]) and Path(entry["path"]).read_bytes() == published[key]
         assert entry["source"].startswith(f"http://127.0.0.1:{server.server_port}/")
@@ -208,7 +213,7 @@ def test_downloads_with_a_wrong_checksum_are_refused_and_not_kept(published, ser
     assert not [p for p in repo.rglob("*") if p.is_file() or p.is_symlink()
                 if p.parent.name in ("blobs", COMMIT)], "the bad download stays in the cache"
 
-    use_r3d_file(monkeypatch, "r3d_18-deadbeef.pth")
+    rename_torchvision_files(monkeypatch, {"r3d_18": "r3d_18-deadbeef.pth"})
     server.files["/r3d_18-deadbeef.pth"] = torch_bytes({"fc.weight": torch.ones(3)})
     assert weights("fetch", "r3d_18", "--lock", str(tmp_path / "lock.json")) == 1
     (line,) = error_lines(capsys)

@@ -6,6 +6,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 COLUMNS = ("video_id", "label", "method", "group", "store", "key", "n_frames")
 
 
@@ -58,3 +61,14 @@ def read_training_manifest(path: str | os.PathLike) -> list[ManifestRow]:
         if not any(r.label == label for r in rows):
             raise ManifestError(f"{path}: manifest has no {name} videos; balanced batches need both classes")
     return rows
+
+
+def balanced_sample(manifest: pd.DataFrame, max_videos: int, seed: int) -> pd.DataFrame:
+    """Up to `max_videos` videos, half real and half fake where the set allows, drawn with `seed`."""
+    rng = np.random.default_rng(seed)
+    real, fake = manifest[manifest["label"] == 0], manifest[manifest["label"] == 1]
+    n_real = min(len(real), max(max_videos - max_videos // 2, max_videos - len(fake)))
+    n_fake = min(len(fake), max_videos - n_real)
+    picks = [rows.iloc[np.sort(rng.choice(len(rows), size=n, replace=False))]
+             for rows, n in ((real, n_real), (fake, n_fake))]
+    return pd.concat(picks).sort_values("video_id").reset_index(drop=True)

@@ -265,51 +265,41 @@ class DFVAE(Manipulation):
         return saturation(cv2.transform(face, self.colour), 0.2), mask
 
 
-class SelfBlend(Manipulation):
-    """DFDC's demo fakes: a generic blend, not a face-synthesis method. The target's own face, altered by a
-    random mix of generic image operations (re-sampling, blur or sharpening, noise, a colour and contrast
-    shift), blended back through a random feathered mask (face hull or ellipse) that may jitter from frame
-    to frame. Each video draws its own operations and strengths, so what the fakes share is only that the
-    face region's statistics differ from their surroundings: the cue self-blended images teach (Shiohara and
-    Yamasaki, CVPR 2022), here the demo's stand-in for a generic pretraining task (README "The demo")."""
+class AutoencoderSwap(Manipulation):
+    """DFDC's demo swap (decoder, swap; not an FF++ method): the source face through a coarser decoder than
+    Deepfakes' (a third of the resolution, bicubic), with a fine checkerboard of its own period, a colour cast
+    fixed per video, pasted through a soft ellipse."""
 
-    name = "SelfBlend"
+    name = "AutoencoderSwap"
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        r = self.rng
-        self.resample = r.uniform(0.35, 0.8) if r.random() < 0.5 else 1.0
-        self.blur = r.uniform(0.6, 1.8) if r.random() < 0.5 else 0.0
-        self.sharpen = r.uniform(0.5, 1.5) if self.blur == 0 and r.random() < 0.5 else 0.0
-        self.noise = r.uniform(3.0, 10.0) if r.random() < 0.4 else 0.0
-        self.shift = r.normal(0, 14.0, 3).astype(np.float32)
-        self.contrast = float(r.uniform(0.8, 1.2))
-        self.ellipse = r.random() < 0.5
-        self.scale, self.feather, self.jitter = r.uniform(0.8, 1.0), r.uniform(1.0, 5.0), r.uniform(0.0, 2.0)
+        self.cast = self.rng.normal(0, 12.0, 3).astype(np.float32)
 
     def synthesize(self, frame, landmarks, box, ref):
-        face = ref
-        if self.resample < 1:
-            face = decode(face, self.resample)
-        if self.blur:
-            face = cv2.GaussianBlur(face, (0, 0), self.blur)
-        if self.sharpen:
-            face = face + self.sharpen * (face - cv2.GaussianBlur(face, (0, 0), 1.5))
-        if self.noise:
-            face = face + self.rng.normal(0, self.noise, face.shape).astype(np.float32)
-        mean = face.mean((0, 1))
-        face = (face - mean) * self.contrast + mean + self.shift
-        hull = scaled(landmarks[FACE_HULL], self.scale) + self.rng.normal(0, self.jitter, 2)
-        if not self.ellipse:
-            return face, polygon_mask(hull, ref.shape[:2], self.feather)
-        (cx, cy), (ax, ay), angle = cv2.fitEllipse(hull.astype(np.float32))
+        face, skin = self.swapped_face(frame, box)
+        face = decode(face, 0.33, cv2.INTER_CUBIC) * (1 + 0.12 * decoder_grid(box, 5.0)) + self.cast
+        (cx, cy), (ax, ay), angle = cv2.fitEllipse(landmarks[FACE_HULL].astype(np.float32))
         mask = np.zeros(ref.shape[:2], np.float32)
-        cv2.ellipse(mask, ((cx, cy), (ax, ay), angle), 1.0, -1, cv2.LINE_AA)
-        return face, cv2.GaussianBlur(mask, (0, 0), self.feather)[..., None]
+        cv2.ellipse(mask, ((cx, cy), (0.9 * ax, 0.9 * ay), angle), 1.0, -1, cv2.LINE_AA)
+        return face, cv2.GaussianBlur(mask, (0, 0), 3.0)[..., None] * skin
+
+
+class MorphableReenactment(Manipulation):
+    """DFDC's demo reenactment (morphable mask, reenactment; not an FF++ method): the target's own whole face
+    re-rendered with another video's mouth motion, flat-shaded in coarser bands than Face2Face's and with a
+    milder colour boost, through a hard face-hull mask."""
+
+    name = "MorphableReenactment"
+
+    def synthesize(self, frame, landmarks, box, ref):
+        face = saturation(flat_shade(self.reenacted_face(frame, box), 40.0), 1.7)
+        return face, polygon_mask(scaled(landmarks[FACE_HULL], 0.95), ref.shape[:2], 0.5)
 
 
 MANIPULATIONS: dict[str, type[Manipulation]] = {
-    m.name: m for m in (Deepfakes, Face2Face, FaceSwap, NeuralTextures, FaceShifter, DFVAE, SelfBlend)
+    m.name: m for m in (Deepfakes, Face2Face, FaceSwap, NeuralTextures, FaceShifter, DFVAE, AutoencoderSwap,
+              MorphableReenactment)
 }
 FFPP_METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter")
-DFDC_METHODS = ("SelfBlend",)  # the demo's pretraining set: no FF++ or DeeperForensics method
+DFDC_METHODS = ("AutoencoderSwap", "MorphableReenactment")  # the demo's pretraining fakes: none of FF++'s

@@ -8,14 +8,17 @@ import pandas as pd
 
 from pipeline.evaluate.cliutils import parse_params, write_csv
 from pipeline.gpu import add_gpu_argument, claim_device
-from pipeline.evaluate.inference import InferenceParams, load_model, predict_manifest
-from pipeline.evaluate.metrics import Bootstrap, bootstrap_intervals, read_csv, tidy, training_seed, video_metrics
+from pipeline.evaluate.inference import InferenceParams, load_model, placement_of, predict_manifest
+from pipeline.evaluate.metrics import (Bootstrap, arithmetic_of, bootstrap_intervals, read_csv, tidy, training_seed,
+                                      video_metrics)
 
 
-def run_description(ckpt: dict, args: argparse.Namespace) -> dict:
-    """The tidy-table identity of a run: model, training dataset, condition and seed, test set, pretraining."""
+def run_description(ckpt: dict, args: argparse.Namespace, model) -> dict:
+    """The tidy-table identity of a run: model, training dataset, condition and seed, test set, pretraining,
+    and the arithmetic of its training and of this inference."""
     return {"model": ckpt["model"], "dataset": args.dataset, "condition": args.condition,
-            "testset": args.testset, "seed": training_seed(ckpt), "pretrained": bool(ckpt.get("pretrained", False))}
+            "testset": args.testset, "seed": training_seed(ckpt), "pretrained": bool(ckpt.get("pretrained", False)),
+            "arithmetic": arithmetic_of(ckpt, placement_of(model).arithmetic)}
 
 
 MANIFEST_COLUMNS = ("video_id", "label", "method", "store", "key")  # what inference reads of a test manifest
@@ -54,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
     model, ckpt = load_model(args.checkpoint)
     predictions = predict_manifest(model, manifest, params)
     intervals = bootstrap_intervals(predictions, params.threshold, bootstrap)
-    metrics = tidy(video_metrics(predictions, params.threshold), intervals=intervals, **run_description(ckpt, args))
+    metrics = tidy(video_metrics(predictions, params.threshold), intervals=intervals,
+                   **run_description(ckpt, args, model))
     write_csv(predictions, args.out_predictions)
     write_csv(metrics, args.out_metrics)
     overall = metrics.loc[(metrics["class"] == "overall") & (metrics["metric"] == "accuracy"), "value"]

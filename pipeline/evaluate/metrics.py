@@ -21,11 +21,11 @@ from scipy.stats import rankdata
 from sklearn.metrics import log_loss, roc_auc_score, roc_curve
 
 TIDY_COLUMNS = ["model", "dataset", "condition", "testset", "seed", "class", "metric", "value", "ci_low", "ci_high",
-                "pretrained"]
+                "pretrained", "arithmetic"]
 RUN_COLUMNS = ["model", "dataset", "condition", "testset"]  # an experiment; its runs differ by `seed`
 TEXT_COLUMNS = [*RUN_COLUMNS, "class", "metric"]
 INTERVAL_COLUMNS = ["ci_low", "ci_high"]
-OPTIONAL_COLUMNS = ("testset", "seed", *INTERVAL_COLUMNS, "pretrained")
+OPTIONAL_COLUMNS = ("testset", "seed", *INTERVAL_COLUMNS, "pretrained", "arithmetic")
 REAL, FAKE, OVERALL, ALL = "real", "fake", "overall", "all"
 SUMMARY_CLASSES = frozenset({REAL, FAKE, OVERALL, ALL})
 CI_PERCENTILES = (2.5, 97.5)  # a 95 % percentile interval
@@ -157,6 +157,13 @@ def percentile_interval(values: np.ndarray) -> Interval:
     return float(low), float(high)
 
 
+def arithmetic_of(checkpoint: Mapping, inference: str) -> str:
+    """How a run computed: "bf16" or "float32" when training (as its checkpoint records) and inference agree,
+    else "<training> training, <inference> inference"; training's is "unknown" in older checkpoints."""
+    training = checkpoint.get("runtime", {}).get("autocast", "unknown")
+    return inference if training == inference else f"{training} training, {inference} inference"
+
+
 def training_seed(checkpoint: Mapping) -> int:
     """The `seed` column of an evaluated model: its training seed, as `train` records it in the checkpoint
     (`config.train.seed`; 0 when not recorded)."""
@@ -165,13 +172,15 @@ def training_seed(checkpoint: Mapping) -> int:
 
 def tidy(values: Mapping[tuple[str, str], float], *, model: str, dataset: str, condition: str, testset: str,
          seed: int, pretrained: bool | None, intervals: Mapping[tuple[str, str], Interval] | None = None,
-         ) -> pd.DataFrame:
-    """`{(class, metric): value}` of one run (and the intervals of some of them) -> rows of the tidy table."""
+         arithmetic: str = "") -> pd.DataFrame:
+    """`{(class, metric): value}` of one run (and the intervals of some of them) -> rows of the tidy table.
+
+    `arithmetic` says how the run computed (`arithmetic_of`): the tables' footnotes name runs that differ."""
     intervals = intervals or {}
     rows = [{"model": model, "dataset": dataset, "condition": condition, "testset": testset, "seed": seed,
              "class": c, "metric": m, "value": v, "ci_low": intervals.get((c, m), (math.nan, math.nan))[0],
-             "ci_high": intervals.get((c, m), (math.nan, math.nan))[1], "pretrained": pretrained}
-            for (c, m), v in values.items()]
+             "ci_high": intervals.get((c, m), (math.nan, math.nan))[1], "pretrained": pretrained,
+             "arithmetic": arithmetic} for (c, m), v in values.items()]
     return pd.DataFrame(rows, columns=TIDY_COLUMNS)
 
 
@@ -222,10 +231,11 @@ def read_tidy(path_or_frame: str | os.PathLike | pd.DataFrame, unit: str = AUTO_
         raise ValueError(f"{where}: lacks column{'s' if len(missing) > 1 else ''} {', '.join(missing)} (a tidy "
                          f"metrics table has {', '.join(TIDY_COLUMNS)}; {', '.join(OPTIONAL_COLUMNS)} may be "
                          "left out)")
-    defaults = {"seed": 0, "ci_low": math.nan, "ci_high": math.nan, "pretrained": None}
+    defaults = {"seed": 0, "ci_low": math.nan, "ci_high": math.nan, "pretrained": None, "arithmetic": ""}
     for col, default in defaults.items():
         if col not in df.columns:
             df[col] = default
+    df["arithmetic"] = df["arithmetic"].fillna("").astype(str)
     for col in TEXT_COLUMNS:
         df[col] = df[col].astype(str)
     for col in ("value", *INTERVAL_COLUMNS):
@@ -372,7 +382,7 @@ def complete_accuracy(df: pd.DataFrame) -> pd.DataFrame:
             if name not in have:
                 extra.append({**dict(zip(keys, key, strict=True)), "class": name, "metric": "accuracy",
                               "value": derived[name], "ci_low": math.nan, "ci_high": math.nan,
-                              "pretrained": pretrained})
+                              "pretrained": pretrained, "arithmetic": run["arithmetic"].iloc[0]})
     if not extra:
         return df
     return pd.concat([df, pd.DataFrame(extra, columns=TIDY_COLUMNS)], ignore_index=True)

@@ -10,51 +10,17 @@ each class where possible, with a fixed seed.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import log_loss
 
+from pipeline.data.manifest import balanced_sample
 from pipeline.evaluate.cliutils import parse_params, write_csv
+from pipeline.evaluate.flips import ALTERATIONS, TESTSET, altered_clips
+from pipeline.evaluate.metrics import arithmetic_of, tidy, training_seed
 from pipeline.gpu import add_gpu_argument, claim_device
-from pipeline.evaluate.metrics import tidy, training_seed
-
-TESTSET = "dfdc_perturb"
-
-Perturbation = Callable[[np.ndarray, np.random.Generator], np.ndarray]
-
-
-def flip_frames(clip: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """A copy of `clip` (T, H, W, C) with exactly `k` distinct random frames mirrored horizontally."""
-    out = clip.copy()
-    idx = rng.choice(len(clip), size=k, replace=False)
-    out[idx] = clip[idx, :, ::-1]
-    return out
-
-
-def flip_every_second(clip: np.ndarray) -> np.ndarray:
-    """A copy of `clip` with frames 1, 3, 5, ... mirrored horizontally: the most misaligned sequence."""
-    out = clip.copy()
-    out[1::2] = clip[1::2, :, ::-1]
-    return out
-
-
-def shuffle_frames(clip: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """The same frames in a random order."""
-    return clip[rng.permutation(len(clip))]
-
-
-PERTURBATIONS: dict[str, Perturbation] = {
-    "original": lambda clip, rng: clip,
-    "flip1": lambda clip, rng: flip_frames(clip, 1, rng),
-    "flip3": lambda clip, rng: flip_frames(clip, 3, rng),
-    "flip5": lambda clip, rng: flip_frames(clip, 5, rng),
-    "flip_every2": lambda clip, rng: flip_every_second(clip),
-    "shuffle": shuffle_frames,
-}
-
 
 @dataclass(frozen=True)
 class PerturbParams:
@@ -64,23 +30,6 @@ class PerturbParams:
     seed: int = 0
     clip_len: int | None = None  # None: the model's own clip length
     batch_size: int = 8
-
-
-def select_videos(manifest: pd.DataFrame, max_videos: int, seed: int) -> pd.DataFrame:
-    """Up to `max_videos` videos, half real and half fake where the set allows, drawn with `seed`."""
-    rng = np.random.default_rng(seed)
-    real, fake = manifest[manifest["label"] == 0], manifest[manifest["label"] == 1]
-    n_real = min(len(real), max(max_videos - max_videos // 2, max_videos - len(fake)))
-    n_fake = min(len(fake), max_videos - n_real)
-    picks = [rows.iloc[np.sort(rng.choice(len(rows), size=n, replace=False))]
-             for rows, n in ((real, n_real), (fake, n_fake))]
-    return pd.concat(picks).sort_values("video_id").reset_index(drop=True)
-
-
-def perturbed_clips(clip: np.ndarray, seed: int, index: int) -> dict[str, np.ndarray]:
-    """Every alteration of one clip; each video has its own random stream, independent of the others."""
-    return {name: fn(clip, np.random.default_rng([seed, index, i]))
-            for i, (name, fn) in enumerate(PERTURBATIONS.items())}
 
 
 def class_logloss(predictions: pd.DataFrame) -> dict[tuple[str, str], float]:
@@ -112,12 +61,12 @@ def run(args: argparse.Namespace) -> int:
     params = parse_params(PerturbParams, args.params)
     claim_device(args)
     model, ckpt = load_model(args.checkpoint)
-    videos = select_videos(pd.read_csv(args.manifest), params.max_videos, params.seed)
-    names = list(PERTURBATIONS)
+    videos = balanced_sample(pd.read_csv(args.manifest), params.max_videos, params.seed)
+    names = list(ALTERATIONS)
 
     def units():
         for i, (store, row) in enumerate(manifest_videos(videos)):
-            clips = perturbed_clips(first_frames(store, row["key"], params.clip_len or model.spec.clip_len), params.seed, i)
+            clips = altered_clips(first_frames(store, row["key"], params.clip_len or model.spec.clip_len), params.seed, i)
             yield from (clip_units(clips[name], model.spec) for name in names)
 
     probs = [float(p) for p, _ in batched_means(probability_fn(model), units(), params.batch_size,
@@ -131,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
     })
     metrics = tidy(class_logloss(predictions), model=ckpt["model"], dataset=args.dataset,
                    condition=args.condition, testset=TESTSET, seed=training_seed(ckpt),
-                   pretrained=bool(ckpt.get("pretrained", False)))
+                   pretrained=bool(ckpt.get("pretrained", False)),
+                   arithmetic=arithmetic_of(ckpt, placement_of(model).arithmetic))
     write_csv(predictions, args.out_predictions)
     write_csv(metrics, args.out_metrics)
     print(f"{ckpt['model']}: {len(videos)} videos x {len(names)} perturbations -> {args.out_metrics}")

@@ -26,7 +26,7 @@ from pipeline.evaluate.cliutils import parse_params  # noqa: E402
 from pipeline.gpu import add_gpu_argument, claim_device  # noqa: E402
 from pipeline.evaluate.inference import clip_units, first_frames, input_size, load_model, placement_of  # noqa: E402
 from pipeline.models.registry import gradcam_module  # noqa: E402
-from pipeline.evaluate.perturb import flip_frames, shuffle_frames  # noqa: E402
+from pipeline.evaluate.flips import flip_frames, shuffle_frames  # noqa: E402
 from pipeline.io import atomic_path  # noqa: E402
 from pipeline.store import ClipStore  # noqa: E402
 

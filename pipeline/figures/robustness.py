@@ -7,7 +7,7 @@ import os
 import pandas as pd
 
 from pipeline.io import atomic_path
-from pipeline.robustness.perturbations import PERTURBATIONS
+from pipeline.distortions import PERTURBATIONS
 from pipeline.tables.names import model_name, model_order
 
 

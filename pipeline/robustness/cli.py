@@ -12,7 +12,7 @@ import errno
 import os
 
 from pipeline.gpu import add_gpu_argument, claim_device
-from pipeline.robustness.perturbations import PERTURBATIONS
+from pipeline.distortions import PERTURBATIONS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

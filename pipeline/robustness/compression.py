@@ -1,7 +1,7 @@
 """Video compression (DeeperForensics' VC): the whole clip re-encoded with H.264 and decoded again, in memory.
 
 `video_compression` in DeeperForensics' `perturbation/distortions.py` (commit in
-pipeline/robustness/perturbations.py) runs `ffmpeg -i IN -crf CRF -y OUT.mp4`: libx264 with FFmpeg's
+pipeline/distortions.py) runs `ffmpeg -i IN -crf CRF -y OUT.mp4`: libx264 with FFmpeg's
 defaults (preset medium), the input's size, frame rate and (where libx264 has it) pixel format; the
 CRF of each level is `PERTURBATIONS["video_compression"].parameters`.
 """

@@ -27,13 +27,13 @@ import pandas as pd
 
 from pipeline.evaluate.inference import InferenceParams, predict_manifest, warn
 from pipeline.evaluate.metrics import ALL, video_metrics
-from pipeline.evaluate.perturb import select_videos
+from pipeline.data.manifest import balanced_sample
 from pipeline.io import stable_hash
 from pipeline.preprocess.filters import filter_boxes
 from pipeline.preprocess.geometry import cut_square, square_box
 from pipeline.preprocess.video import FrameReader, probe, upright
 from pipeline.robustness.compression import reencode
-from pipeline.robustness.perturbations import LEVELS, PERTURBATIONS, perturb_frame
+from pipeline.distortions import LEVELS, PERTURBATIONS, perturb_frame
 from pipeline.store import ClipStoreWriter, VideoCrops, encode_jpeg
 
 METRIC_COLUMNS = ["model", "perturbation", "level", "parameter", "class", "metric", "value"]
@@ -173,7 +173,7 @@ def selected_videos(manifest: pd.DataFrame, params: SweepParams) -> pd.DataFrame
     """All test rows in manifest order, or up to `max_videos` of them, half real and half fake, drawn with `seed`."""
     if params.max_videos is None or params.max_videos >= len(manifest):
         return manifest
-    return select_videos(manifest, params.max_videos, params.seed)
+    return balanced_sample(manifest, params.max_videos, params.seed)
 
 
 def sweep(model, model_name: str, name: str, manifest: pd.DataFrame, detection_paths: list[str], root: str,

@@ -22,26 +22,35 @@ leaves them out.
 from __future__ import annotations
 
 import argparse
+import importlib
+from collections.abc import Callable
 
 from pipeline.evaluate.metrics import AUTO_UNIT, UNITS
-from pipeline.tables.crossdata import table2, table_celebdf, table_cross, table_dfdc
-from pipeline.tables.generalization import table1, table3, table_b6
+from pipeline.tables import TABLES
 from pipeline.tables.lookup import Metrics
+from pipeline.tables.names import use_plugins
 from pipeline.tables.paper import NO_PAPER, PAPER_METRICS, load_paper, paper_note
-from pipeline.tables.perturbation import table4
 from pipeline.tables.render import Table, with_paper, write_tables
 from pipeline.tables.seeds import build_over_seeds
 
-BUILDERS = (table1, table_b6, table2, table3, table4, table_celebdf, table_dfdc, table_cross)
+
+
+def builders() -> list[Callable[[Metrics], Table]]:
+    """The builder of every table of `TABLES`, in order."""
+    out = []
+    for target in TABLES.values():
+        module, function = target.split(":")
+        out.append(getattr(importlib.import_module(module), function))
+    return out
 
 
 def build_tables(metrics: Metrics, paper: Metrics | None = None) -> list[Table]:
     """Every table from `metrics`, over its seeds; with `paper` (the published numbers) each also shows the
     paper's value and the difference beside every value the paper has."""
-    tables = [build_over_seeds(build, metrics) for build in BUILDERS]
+    tables = [build_over_seeds(build, metrics) for build in builders()]
     if paper is None:
         return tables
-    published = [build_over_seeds(build, paper) for build in BUILDERS]
+    published = [build_over_seeds(build, paper) for build in builders()]
     return [with_paper(ours, theirs, paper_note(ours.name)) for ours, theirs in zip(tables, published, strict=True)]
 
 
@@ -58,9 +67,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--paper", default=str(PAPER_METRICS),
                         help="tidy metrics CSV of the paper's published numbers, shown with the difference beside "
                              f"ours (default: the shipped %(default)s); `{NO_PAPER}` leaves them out")
+    parser.add_argument("--plugin", action="append", default=[], metavar="FILE_OR_MODULE",
+                        help="a detector plugin whose names and order the tables use too (repeatable)")
 
 
 def run(args: argparse.Namespace) -> int:
+    use_plugins(args.plugin)
     metrics, paper = Metrics(args.metrics, args.unit), load_paper(args.paper)
     tables = build_tables(metrics, paper)
     write_tables(tables, args.out)

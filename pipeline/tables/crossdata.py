@@ -17,7 +17,7 @@ def table2(metrics: Metrics) -> Table:
     return Table(
         "table2",
         "Table 2. Accuracy (%) on DeeperForensics-1.0 end-to-end fakes of the models trained on all FF++ methods.",
-        frame_from_rows(rows, "model", ["DeeperForensics"]), [metrics.pretrained_note(FFPP, DEEPERFORENSICS, [ALL])])
+        frame_from_rows(rows, "model", ["DeeperForensics"]), [metrics.runs_note(FFPP, DEEPERFORENSICS, [ALL])])
 
 
 def summary_table(metrics: Metrics, name: str, caption: str, dataset: str, testset: str) -> Table:
@@ -33,7 +33,7 @@ def summary_table(metrics: Metrics, name: str, caption: str, dataset: str, tests
         }
     columns = ["Real", "Fake", "overall", "AUC", "log-loss"]
     return Table(name, caption, frame_from_rows(rows, "model", columns),
-                 [metrics.pretrained_note(dataset, testset, [ALL])])
+                 [metrics.runs_note(dataset, testset, [ALL])])
 
 
 def table_celebdf(metrics: Metrics) -> Table:
@@ -66,4 +66,4 @@ def table_cross(metrics: Metrics) -> Table:
         "DFDC), on every test set (training sets: their test splits; DFD: FF++'s DeepFakeDetection and actors "
         "videos; not in the paper).",
         frame_from_rows(rows, ["model", "trained on"], [TESTSET_NAMES[t] for t in CROSS_TESTSETS]),
-        [metrics.pretrained_note(CROSS_TRAINING, CROSS_TESTSETS, [ALL])])
+        [metrics.runs_note(CROSS_TRAINING, CROSS_TESTSETS, [ALL])])

@@ -46,7 +46,7 @@ def table1(metrics: Metrics) -> Table:
         "table1",
         "Table 1. FF++ accuracy (%): per method with all methods in training (left) and of the method "
         "left out of training (right); mean drop = mean of overall(wo_X) - overall(all).",
-        frame_from_rows(rows, "model", TABLE1_COLUMNS), [metrics.pretrained_note(FFPP, FFPP, conditions)],
+        frame_from_rows(rows, "model", TABLE1_COLUMNS), [metrics.runs_note(FFPP, FFPP, conditions)],
         derived=("mean drop",))
 
 
@@ -67,7 +67,7 @@ def table_b6(metrics: Metrics) -> Table:
         "table_b6",
         "Table B.6. FF++ accuracy (%) per class for the all-methods run and each run with one method left "
         "out of training and validation; avg = (Real + Fake) / 2, drop = avg - avg of the all-methods run.",
-        frame_from_rows(rows, ["model", "condition"], B6_COLUMNS), [metrics.pretrained_note(FFPP, FFPP, B6_CONDITIONS)],
+        frame_from_rows(rows, ["model", "condition"], B6_COLUMNS), [metrics.runs_note(FFPP, FFPP, B6_CONDITIONS)],
         derived=("drop",))
 
 
@@ -94,5 +94,5 @@ def table3(metrics: Metrics) -> Table:
         "run without morphable-mask methods (wo_MM), DF, NT, FShi from the run without decoder-based methods "
         "(wo_decoder). Task: DF, FS, FShi from the run without swapping methods (wo_swap), F2F, NT from the run "
         "without reenactment methods (wo_reenact). MM, learned, swap and reenact average the left-out methods.",
-        frame_from_rows(rows, ["left out", "model"], columns), [metrics.pretrained_note(FFPP, FFPP, conditions)],
+        frame_from_rows(rows, ["left out", "model"], columns), [metrics.runs_note(FFPP, FFPP, conditions)],
         derived=averages)

@@ -74,9 +74,10 @@ class Metrics:
         """Models with any entry for these training sets, test sets and conditions, in the paper's order."""
         return model_order(set(self.rows(dataset, testset, conditions)["model"]))
 
-    def pretrained_note(self, dataset: str | tuple[str, ...], testset: str | tuple[str, ...],
-                        conditions: list[str] | None = None) -> str:
-        """Footnote saying which of the table's models did not start from pretrained weights."""
+    def runs_note(self, dataset: str | tuple[str, ...], testset: str | tuple[str, ...],
+                  conditions: list[str] | None = None) -> str:
+        """Footnote on how the table's runs were made: which models did not start from pretrained weights,
+        and the arithmetic they computed in (named per kind when the runs mixed bf16 and float32)."""
         rows = self.rows(dataset, testset, conditions)
         scratch, unknown = [], []
         for model in model_order(set(rows["model"])):
@@ -92,6 +93,13 @@ class Metrics:
             parts.append(f"Initialisation not recorded: {', '.join(unknown)}.")
         if not parts and len(rows):
             parts.append("All models started from pretrained weights (pretrained=true).")
+        kinds = {a: model_order(set(rows.loc[rows["arithmetic"] == a, "model"]))
+                 for a in sorted(set(rows["arithmetic"]) - {""})}
+        if len(kinds) == 1:
+            parts.append(f"Arithmetic: {next(iter(kinds))}.")
+        elif kinds:
+            parts.append("Runs mixed arithmetic: " + "; ".join(
+                f"{a} ({', '.join(map(model_name, models))})" for a, models in kinds.items()) + ".")
         return " ".join(parts) or "No results yet."
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipeline.robustness.perturbations import PERTURBATIONS
+from pipeline.distortions import PERTURBATIONS
 from pipeline.tables.names import model_name, model_order
 from pipeline.tables.render import Table, frame_from_rows
 
