@@ -3,9 +3,10 @@
 Runs `pipeline.train.loop.train_step` on random uint8 batches (normalised as in training) at the demo
 input size (64) and at each model's paper size (its card's input size), with the batch sizes of its card's
 `hparams`, placed as training places it (`pipeline.runtime.Placement`: CUDA when there is one, channels-last
-for 2D models, bf16 autocast as `--bf16` says). On CUDA it also records the peak GPU memory of the
-steps (`torch.cuda.max_memory_allocated`, warm-up included). On CPU a paper-size video step takes tens
-of seconds: keep `--steps` small there.
+for 2D models, bf16 autocast as `--bf16` says). Each model and size runs in a process of its own, which reports its peak
+resident memory (the CPU's peak memory of the steps, the model and torch included); on CUDA it also records
+the peak GPU memory (`torch.cuda.max_memory_allocated`, warm-up included). On CPU a paper-size video step
+takes tens of seconds: keep `--steps` small there.
 
     python bench/bench_train.py [--models r3d_18 ...] [--sizes 64 paper] [--steps 3] [--threads 2]
         [--device auto|cpu] [--bf16 auto|true|false] [--name train]
@@ -17,6 +18,8 @@ import argparse
 import json
 import os
 import platform
+import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -59,7 +62,8 @@ def bench_model(name: str, size: int | None, batch_size: int, steps: int, clip_l
         torch.cuda.synchronize()
     per_step = (time.perf_counter() - start) / steps
     peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
-    return {"model": name, "kind": spec.kind, "input_size": spec.input_size, "batch_size": batch_size,
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB (Linux)
+    return {"model": name, "kind": spec.kind, "peak_rss_mib": rss, "input_size": spec.input_size, "batch_size": batch_size,
             "clip_len": clip_len if video else 1, "steps": steps, "bf16": rt.placement.bf16, "seconds_per_step": per_step,
             "samples_per_s": batch_size / per_step, "frames_per_s": batch_size * (clip_len if video else 1) / per_step,
             "peak_mib": peak}
@@ -80,16 +84,25 @@ def main() -> None:
     ap.add_argument("--device", choices=["auto", "cpu"], default="auto", help="auto: CUDA when there is one")
     ap.add_argument("--bf16", choices=["auto", "true", "false"], default="auto", help="autocast (pipeline/runtime.py)")
     ap.add_argument("--name", default="train", help="output file names under bench/out/")
+    ap.add_argument("--one", nargs=2, metavar=("MODEL", "SIZE"), help=argparse.SUPPRESS)  # a child's own job
     args = ap.parse_args()
     known = cards()
     device = select_device(args.threads) if args.device == "auto" else torch.device("cpu")
     torch.set_num_threads(args.threads)
+    if args.one:
+        name, size = args.one
+        clip_len = known[name].hparams.get("clip_len", args.clip_len)  # a detector with a fixed clip (TALL: 4)
+        print(json.dumps(bench_model(name, None if size == "paper" else int(size),
+                                     args.batch_size or known[name].hparams["batch_size"], args.steps, clip_len,
+                                     device, args.bf16)))
+        return
     rows = []
     for name in args.models or known:
         for size in args.sizes:
-            row = bench_model(name, None if size == "paper" else int(size),
-                              args.batch_size or known[name].hparams["batch_size"], args.steps, args.clip_len, device,
-                              args.bf16)
+            child = [sys.executable, __file__, "--one", name, size, "--steps", str(args.steps), "--threads",
+                     str(args.threads), "--clip-len", str(args.clip_len), "--device", args.device, "--bf16", args.bf16,
+                     *(["--batch-size", str(args.batch_size)] if args.batch_size else [])]
+            row = json.loads(subprocess.run(child, capture_output=True, text=True, check=True).stdout.splitlines()[-1])
             rows.append(row)
             peak = "" if row["peak_mib"] is None else f"  peak {row['peak_mib']:.0f} MiB"
             print(f"{name:22s} {row['input_size']:4d}px  batch {row['batch_size']}  "
@@ -101,11 +114,11 @@ def main() -> None:
     (OUT / f"{args.name}.json").write_text(json.dumps({**info, "results": rows}, indent=2) + "\n")
     where = " ".join(filter(None, (info["device"], name)))
     lines = [f"# Training-step throughput ({where}, {info['threads']} threads, {info['host']})", "",
-             "| model | input | batch | bf16 | s/step | samples/s | frames/s | peak GPU MiB |",
-             "|---|---:|---:|:-:|---:|---:|---:|---:|"]
+             "| model | input | batch | bf16 | s/step | samples/s | frames/s | peak RSS MiB | peak GPU MiB |",
+             "|---|---:|---:|:-:|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['model']} | {r['input_size']} | {r['batch_size']}x{r['clip_len']} "
               f"| {'yes' if r['bf16'] else 'no'} | {r['seconds_per_step']:.3f} | {r['samples_per_s']:.2f} "
-              f"| {r['frames_per_s']:.1f} | {mib(r['peak_mib'])} |" for r in rows]
+              f"| {r['frames_per_s']:.1f} | {mib(r['peak_rss_mib'])} | {mib(r['peak_mib'])} |" for r in rows]
     (OUT / f"{args.name}.md").write_text("\n".join(lines) + "\n")
 
 

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     name, rest = argv[0], argv[1:]
     try:
         if os.environ.get("STDD_PRELOAD_SOCKET"):  # a workflow run's preload server (pipeline/preload.py)
-            from pipeline.preload import delegate
+            from pipeline.preload_client import delegate
 
             status = delegate(argv)
             if status is not None:

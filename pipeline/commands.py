@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "robustness": ("pipeline.robustness.cli", "FF++ test under DeeperForensics perturbations at 5 levels (sweep, report)"),
     "tsne": ("pipeline.figures.tsne", "t-SNE of pre-classifier features (Figure 4)"),
     "gradcam": ("pipeline.figures.gradcam", "Grad-CAM of a 3D model on altered sequences (Figure 5)"),
+    "families": ("pipeline.figures.families", "in-domain AUC against mean left-out accuracy per detector family"),
     "collect": ("pipeline.evaluate.collect", "concatenate metric files into one tidy table"),
     "tables": ("pipeline.tables.cli", "assemble the paper's tables from a tidy metrics table"),
     "predict": ("pipeline.predict", "score new videos with a trained checkpoint"),

@@ -29,66 +29,10 @@ import threading
 import time
 from pathlib import Path
 
-SOCKET_ENV = "STDD_PRELOAD_SOCKET"
+from pipeline.preload_client import FORWARDED, LENGTH, SOCKET_ENV
+
 HEAVY_MODULES = ("torch", "torchvision", "timm", "albumentations", "h5py", "cv2", "scipy.special", "sklearn.metrics",
                  "matplotlib.pyplot")
-_LEN = struct.Struct("!Q")
-_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-# ---- client side (imported by pipeline/__main__.py: standard library only) ------------------------------
-
-
-def _send_request(sock: socket.socket, argv: list[str]) -> None:
-    payload = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)}).encode()
-    message = _LEN.pack(len(payload)) + payload
-    sent = socket.send_fds(sock, [message[:4096]], [0, 1, 2])
-    sock.sendall(message[sent:])
-
-
-def _read_line(reader) -> dict | None:
-    line = reader.readline()
-    return json.loads(line) if line.endswith(b"\n") else None
-
-
-def delegate(argv: list[str]) -> int | None:
-    """Run `argv` in the preload server named by $STDD_PRELOAD_SOCKET; None when there is none to reach."""
-    path = os.environ.get(SOCKET_ENV)
-    if not path:
-        return None
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    signal.pthread_sigmask(signal.SIG_BLOCK, _FORWARDED)  # held until they can be forwarded to the child
-    try:
-        sock.connect(path)
-        _send_request(sock, argv)
-        reader = sock.makefile("rb")
-        started = _read_line(reader)
-    except OSError:
-        started = None
-    if started is None:
-        sock.close()
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, _FORWARDED)
-        return None
-    pid = started["pid"]
-
-    def forward(signum, _frame):
-        try:
-            os.killpg(pid, signum)
-        except ProcessLookupError:
-            pass
-
-    for signum in _FORWARDED:
-        signal.signal(signum, forward)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _FORWARDED)
-    try:
-        done = _read_line(reader)
-    except OSError:
-        done = None
-    if done is None:
-        print(f"pipeline {argv[0]}: error: the preload server ({path}) stopped while running the command",
-              file=sys.stderr)
-        return 1
-    return int(done["status"])
 
 
 # ---- server side ------------------------------------------------------------------------------------------
@@ -96,10 +40,10 @@ def delegate(argv: list[str]) -> int | None:
 
 def _receive(conn: socket.socket) -> tuple[dict, list[int]]:
     head, fds, _, _ = socket.recv_fds(conn, 4096, 3)
-    while len(head) < _LEN.size:
+    while len(head) < LENGTH.size:
         head += conn.recv(4096)
-    (size,) = _LEN.unpack(head[:_LEN.size])
-    body = head[_LEN.size:]
+    (size,) = LENGTH.unpack(head[:LENGTH.size])
+    body = head[LENGTH.size:]
     while len(body) < size:
         chunk = conn.recv(65536)
         if not chunk:
@@ -116,7 +60,7 @@ def _child(request: dict, fds: list[int], server_fds: set[int]) -> None:
         except OSError:
             pass
     os.setpgid(0, 0)  # the client forwards signals to this group (DataLoader workers included)
-    for signum in (*_FORWARDED, signal.SIGCHLD):
+    for signum in (*FORWARDED, signal.SIGCHLD):
         signal.signal(signum, signal.SIG_DFL)
     for target, fd in enumerate(fds):
         os.dup2(fd, target)

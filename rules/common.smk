@@ -68,8 +68,18 @@ GPU_JOBS = jobs_per_device(default=CFG.get("gpu_jobs_per_device", 1))
 CHECK_DATA = not DEMO
 RANDOM_INIT_OK = CFG.get("pretrained", {}).get("allow_random_init", False)
 CHECK_WEIGHTS = not DEMO and not RANDOM_INIT_OK
-# The demo's pretraining (rules/demo.smk): on the demo DFDC, for the detectors without a backbone detector.
+# The demo's pretraining (rules/demo.smk): on the demo DFDC, for `demo.pretrain.models` (default: every detector
+# without a backbone detector).
 PRETRAIN = bool(DEMO and CFG["demo"].get("pretrain") and "dfdc" in DATASETS_ON)
+PRETRAINED = (
+    [
+        m
+        for m in CFG["demo"]["pretrain"].get("models", MODELS)
+        if m in MODELS and not EXP.backbone(m)
+    ]
+    if PRETRAIN
+    else []
+)
 CHECK_DATA_REPORT = f"{R}/check_data.md"
 WEIGHTS_STAMP = f"{R}/weights/check.txt"
 WEIGHTS_LOCK = f"{R}/weights.lock.json"
@@ -300,7 +310,7 @@ def perturbation_metrics():
 
 
 def figure_targets():
-    targets = []
+    targets = [f"{R}/figures/families.png"] if EXP.tsne_models() else []
     if EXP.tsne_models():
         targets.append(f"{R}/figures/figure4_tsne.png")
     if EXP.gradcam_run() is not None:
@@ -345,7 +355,7 @@ def preflight(path, needed):
 def pretrained_setting(model):
     """What a run of `model` starts from: `pretrained.<model>` ("" the card's published weights, `none`, or a
     file), or in the demo with pretraining, the demo's pretraining run of the model."""
-    if PRETRAIN and not EXP.backbone(model):
+    if model in PRETRAINED:
         return f"{R}/pretrain/{model}/model.pt"
     return CFG.get("pretrained", {}).get(model, "")
 
@@ -412,7 +422,7 @@ def pretrain_params(wildcards):
     """
     pretrain = CFG["demo"]["pretrain"]
     train = {k: v for k, v in CFG["train"].items() if k != "seeds"}
-    own = {k: v for k, v in pretrain.items() if k != "hparams"}
+    own = {k: v for k, v in pretrain.items() if k not in ("hparams", "models")}
     hparams = {
         **EXP.hparams(wildcards.model),
         **own,

@@ -102,7 +102,7 @@ rule crop_faces:
     benchmark:
         bench_path("crop_faces", "{dataset}/shard{shard}")
     # before any further detection: each shard's temp() pre-crops go as soon as its crops exist, so only
-    # the shards in flight hold pre-crops (README "Preprocessing cost")
+    # the shards in flight hold pre-crops (docs/benchmarks.md, "Preprocessing")
     priority: 1
     conda:
         "../envs/preprocess.yaml"

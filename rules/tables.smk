@@ -41,3 +41,28 @@ rule tables:
     shell:
         "{params.py:q} -m pipeline tables --metrics {input.metrics:q} --paper {input.paper:q}"
         " --out {params.outdir:q} {params.plugins:q} > {log:q} 2>&1"
+
+
+rule families_figure:
+    input:
+        metrics=f"{R}/metrics.csv",
+        code=code("families"),
+        cards=card_fingerprints(),
+    output:
+        figure=report(
+            f"{R}/figures/families.png",
+            caption="../report/families.rst",
+            category="Figures",
+        ),
+        points=f"{R}/figures/families.csv",
+    log:
+        log_path("families_figure", "families"),
+    localrule: True
+    conda:
+        "../envs/tables.yaml"
+    params:
+        plugins=[a for p in CFG.get("plugins", []) for a in ("--plugin", p)],
+        py=python_bin,
+    shell:
+        "{params.py:q} -m pipeline families --metrics {input.metrics:q} --out {output.figure:q}"
+        " {params.plugins:q} > {log:q} 2>&1"

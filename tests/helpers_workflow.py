@@ -20,9 +20,28 @@ PLUMBING_RUN = {"steps_per_epoch": 2, "image_size": 32}
 
 
 def plumbing(models: list[str]) -> dict:
-    """demo.overrides giving every run of `models` PLUMBING_RUN (also over the demo's per-model hparams)."""
+    """demo.overrides giving every run of `models` PLUMBING_RUN (also over the demo's per-model hparams), and the
+    demo's pretraining runs one epoch of PLUMBING_RUN."""
+    short = {**PLUMBING_RUN, "epochs": 1, "val_steps": 1}
     return {"demo": {"overrides": {"train": {**PLUMBING_RUN, "precise_bn_batches": 1},
-                                   "hparams": {m: PLUMBING_RUN for m in models}}}}
+                                   "hparams": {m: PLUMBING_RUN for m in models}},
+                     "pretrain": {**short, "hparams": {m: short for m in models}}}}
+
+
+def resized_demo(demo: dict, asked: dict) -> dict:
+    """A test's smaller demo made consistent: FF++'s split proportions unless the test sets `val_pairs` and
+    `test_pairs`, and DFDC's part folders split train / val / test over the parts the test asks for."""
+    demo = dict(demo)
+    if "identities" in asked:
+        demo["val_pairs"], demo["test_pairs"] = asked.get("val_pairs", 0), asked.get("test_pairs", 0)
+    parts = asked.get("dfdc_parts")
+    dfdc = demo.get("overrides", {}).get("datasets", {}).get("dfdc", {})
+    if parts and "parts" not in asked.get("overrides", {}).get("datasets", {}).get("dfdc", {}) and "parts" in dfdc:
+        if parts >= 3:
+            dfdc["parts"] = {"train": list(range(parts - 2)), "val": [parts - 2], "test": [parts - 1]}
+        else:  # too few for three splits: the top-level `datasets.dfdc.parts` (a test that uses DFDC sets them)
+            del dfdc["parts"]
+    return demo
 
 
 def write_config(tmp: Path, overrides: dict | None = None, short_runs: bool = True) -> Path:
@@ -41,6 +60,7 @@ def write_config(tmp: Path, overrides: dict | None = None, short_runs: bool = Tr
     for key, folder in names.items():
         cfg["datasets"][key]["root"] = str(demo_root / folder)
     cfg = deep_merge(deep_merge(cfg, plumbing(cfg["models"])) if short_runs else cfg, overrides or {})
+    cfg["demo"] = resized_demo(cfg["demo"], (overrides or {}).get("demo", {}))
     if overrides and "conditions" in overrides:
         cfg["conditions"] = overrides["conditions"]
     path = tmp / "config.yaml"

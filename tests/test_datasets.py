@@ -262,7 +262,7 @@ def test_symlinks_escaping_the_root_are_problems(tmp_path):
 
 
 def test_catalogue_roles_and_unknown_dataset():
-    """Each dataset's card says what the workflow does with it (written here as the paper and README say)."""
+    """Each dataset's card says what the workflow does with it (written here as the paper and docs/beyond-the-paper.md say)."""
     cards = dataset_cards()
     assert list(cards) == list(listers()) == ["ffpp", "dfdc", "deeperforensics", "celebdf", "dfd"]
     assert [n for n, c in cards.items() if c.trains] == ["ffpp", "dfdc"]

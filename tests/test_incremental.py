@@ -10,7 +10,11 @@ repository or anyone's results), then dry runs (`-n`, default `--rerun-triggers`
   (b) adding one video          -> the same, for the shard it hashes to (and the listing includes it);
   (c) a crop parameter changes  -> every crop_faces job, and detect_faces to recreate the temporary
       pre-crops crop cuts from, + downstream, no sample job;
-  (d) a code file is edited     -> the stages that declare it (rules/*.smk `code(...)`) + downstream.
+  (d) a code file is edited     -> the stages that declare it (rules/*.smk `code(...)`) + downstream;
+      a comment, docstring or layout edit -> nothing (the fingerprints of pipeline/codedeps.py).
+A second run trains four detectors under two conditions, then:
+  (e) a detector's module is edited -> that detector's runs (and those of detectors built on it) + downstream;
+      a comment in it -> nothing; its `hparams` change -> its runs + downstream.
 Each change is undone (file times restored) before the next check, and a no-change dry run plans
 nothing.
 """
@@ -137,7 +141,7 @@ def test_nothing_to_do_after_the_run(workflow):
 
 def test_pre_crops_live_only_while_their_shard_is_in_flight(workflow):
     """At --cores 2 at most 2 shards' temporary pre-crop stores exist at any moment, and none is left at the
-    end (the README's disk claim). Snakemake's scheduler already interleaves detect and crop here; crop_faces'
+    end (the disk claim of docs/benchmarks.md). Snakemake's scheduler already interleaves detect and crop here; crop_faces'
     `priority` makes that a rule rather than a scheduling habit, so this checks the claim, not the priority."""
     live, peak, made = 0, 0, 0
     for line in workflow.first_run.splitlines():
@@ -256,7 +260,7 @@ SHARDED = "all shards"
 def test_changing_a_stage_code_file_reruns_that_stage_and_downstream(workflow, code_file, expected):
     path = workflow.dir / code_file
     with restored(path):
-        path.write_text(path.read_text() + "\n# an edit\n")
+        path.write_text(path.read_text() + "\n_EDITED = True\n")  # code: the module's syntax tree changes
         bump(path)
         jobs = workflow.plan()
     all_shards = {f"{k:03d}" for k in range(OVERRIDES["datasets"]["dfdc"]["shards"])}
@@ -264,3 +268,82 @@ def test_changing_a_stage_code_file_reruns_that_stage_and_downstream(workflow, c
     assert summary(jobs) == want, jobs
     assert all(any(w in j.reason.lower() for w in ("input", "code", "missing output")) for j in jobs), jobs
     assert workflow.plan() == []
+
+
+@pytest.mark.parametrize("edit", ["\n# a comment\n", '\n\ndef _f():\n    """A docstring."""\n', "\n\n\n"])
+def test_a_comment_docstring_or_layout_edit_reruns_nothing(workflow, edit):
+    path = workflow.dir / "pipeline/preprocess/crop.py"
+    with restored(path):
+        text = path.read_text()
+        path.write_text(text + edit if "def _f" not in edit else text)
+        if "def _f" in edit:  # a docstring edit: the module's own docstring changes
+            path.write_text(text.replace('"""', '"""An edited docstring. ', 1))
+        bump(path)
+        assert workflow.plan() == []
+    assert workflow.plan() == []
+
+
+# ---- detectors ------------------------------------------------------------------------------------------------
+
+MODELS = ["efficientnet_b3", "efficientnet_b3_lstm", "efficientnet_b3_bigru", "i3d_rgb"]
+MODEL_OVERRIDES = {"demo": DEMO, "models": MODELS, "conditions": {"all": [], "wo_DF": ["Deepfakes"]},
+                   "evaluate": {"gradcam": {"model": "i3d_rgb"}}}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> PrivateWorkflow:
+    """Four detectors (three built on EfficientNet-B3) trained on the tiny FF++ under two conditions, evaluated,
+    tabled and plotted."""
+    wf = PrivateWorkflow(tmp_path_factory.mktemp("detectors"), MODEL_OVERRIDES, ("ffpp",))
+    cfg = yaml.safe_load(wf.config.read_text())
+    cfg["demo"]["overrides"]["robustness"] = {"models": []}  # the sweep is tested elsewhere
+    wf.config.write_text(yaml.safe_dump(cfg))
+    result = wf.snakemake("--cores", "2", "--replace-workflow-config")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
+    return wf
+
+
+def model_plan(wf: PrivateWorkflow) -> dict[str, set[str]]:
+    """rule -> models of the jobs a dry run plans ({""} for jobs without a model)."""
+    result = wf.snakemake("-n", "--replace-workflow-config")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    out: dict[str, set[str]] = {}
+    for job in parse_dry_run(result.stdout):
+        out.setdefault(job.rule, set()).add(job.wildcards.get("model", ""))
+    return out
+
+
+DOWNSTREAM_OF_TRAINING = {"collect_metrics": {""}, "tables": {""}, "tsne_figure": {""}, "all": {""}}
+
+
+@pytest.mark.parametrize(("module", "rerun"), [
+    ("pipeline/models/i3d_rgb.py", {"i3d_rgb"}),
+    # the sequence models are built from EfficientNet-B3's module and start from its trained checkpoint
+    ("pipeline/models/efficientnet_b3.py", {"efficientnet_b3", "efficientnet_b3_lstm", "efficientnet_b3_bigru"}),
+])
+def test_editing_a_detector_reruns_only_its_runs_and_downstream(trained, module, rerun):
+    path = trained.dir / module
+    with restored(path):
+        path.write_text(path.read_text() + "\n# a comment\n")
+        bump(path)
+        assert model_plan(trained) == {}, "a comment reran jobs"
+        path.write_text(path.read_text() + "\n_EDITED = True\n")
+        bump(path)
+        plan = model_plan(trained)
+    gradcam = {"gradcam_figure": {""}} if "i3d_rgb" in rerun else {}
+    assert plan == {"train_model": rerun, "evaluate_model": rerun, **DOWNSTREAM_OF_TRAINING, **gradcam}, plan
+    assert model_plan(trained) == {}
+
+
+def test_changing_one_models_hparams_reruns_only_its_runs(trained):
+    original = trained.config.read_text()
+    cfg = yaml.safe_load(original)
+    cfg["demo"]["overrides"]["hparams"]["i3d_rgb"]["lr"] = 0.0123  # the demo's overrides win over `hparams`
+    try:
+        trained.config.write_text(yaml.safe_dump(cfg))
+        plan = model_plan(trained)
+    finally:
+        trained.config.write_text(original)
+    assert plan == {"train_model": {"i3d_rgb"}, "evaluate_model": {"i3d_rgb"}, "gradcam_figure": {""},
+                    **DOWNSTREAM_OF_TRAINING}, plan
+    assert model_plan(trained) == {}

@@ -49,7 +49,7 @@ class KilledWorkflow(PrivateWorkflow):
         kill_when(self.command("--cores", "2", self.target, lock=True), ready, timeout=600, cwd=self.dir, env=None)
 
     def unlock_after_kill(self) -> None:
-        """What the README tells a user to do after a kill: the plain rerun names --unlock; unlock."""
+        """What docs/paper-scale.md tells a user to do after a kill: the plain rerun names --unlock; unlock."""
         refused = self.run()
         assert refused.returncode != 0 and "--unlock" in refused.stdout + refused.stderr, refused.stderr[-2000:]
         unlocked = self.snakemake("--unlock", self.target, lock=True)

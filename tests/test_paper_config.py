@@ -247,8 +247,30 @@ def test_paper_plan_counts_every_experiment(paper_tree, paper_plan):
         # each on its own test set; FF++ `all` also on DeeperForensics, Celeb-DF, DFDC and DFD, DFDC's on FF++, Celeb-DF
         "evaluate_model": ffpp_runs + models + 6 * models,
         "perturbation": 2, "tsne_figure": 1, "gradcam_figure": 1, "collect_metrics": 1, "tables": 1, "all": 1,
+        "families_figure": 1,
         "robustness_sweep": models * 7, "robustness_report": 1,  # every FF++ `all` model x 7 perturbations
     }
+
+
+VIDEO_DETECTORS = ROOT / "config" / "video_detectors.yaml"
+
+
+def test_the_video_detectors_config_plans_every_detector_through_every_condition(paper_tree, tmp_path):
+    """config/video_detectors.yaml over the paper's config: 13 detectors, each trained on the 10 FF++ conditions
+    and DFDC, tested on every test set, swept for robustness; the paper's own settings otherwise."""
+    path, cfg = paper_tree
+    command = snakemake_command(ROOT, path, "-n", "--replace-workflow-config")
+    command[command.index("--configfile") + 1:command.index("--configfile") + 2] = [str(path), str(VIDEO_DETECTORS)]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    jobs = planned_jobs(result)
+    models = len(yaml.safe_load(VIDEO_DETECTORS.read_text())["models"])
+    assert models == 13
+    ffpp_runs = len(cfg["conditions"]) * models
+    assert jobs["train_model"] == ffpp_runs + models
+    assert jobs["evaluate_model"] == ffpp_runs + models + 6 * models
+    assert jobs["robustness_sweep"] == models * 7 and jobs["tsne_figure"] == 1 and jobs["families_figure"] == 1
+    assert jobs["check_weights"] == 1 and jobs["perturbation"] == 2
 
 
 def test_paper_plan_checks_first_and_has_no_demo_setting(paper_tree, paper_plan):

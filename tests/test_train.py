@@ -210,7 +210,8 @@ def test_the_bf16_step_matches_float32_and_reaches_the_backbone(name):
         with rt.autocast():
             assert model(x).dtype == (torch.bfloat16 if bf16 else torch.float32)
         loss = train_step(model, x, y, torch.optim.SGD(model.parameters(), lr=0.0), rt)
-        return loss, {n: p.grad.float().flatten() for n, p in model.named_parameters() if p.grad is not None}
+        return loss, {n: (torch.zeros_like(p) if p.grad is None else p.grad).float().flatten()
+                      for n, p in model.named_parameters() if p.requires_grad}
 
     (loss16, grads16), (loss32, grads32) = step(bf16=True), step(bf16=False)
     assert math.isfinite(loss16) and abs(loss16 - loss32) <= BF16_LOSS_ATOL, (loss16, loss32)
@@ -230,3 +231,26 @@ def test_finished_run_frees_its_state_when_asked(tiny_models, manifests, tmp_pat
     assert (tmp_path / "out" / "model.pt").is_file() and not (tmp_path / "state").exists()
     assert train(manifests, tmp_path / "kept", tmp_path / "kept_state", params(epochs=1)) == 0
     assert sorted(f.name for f in (tmp_path / "kept_state").iterdir()) == ["best.pt", "last.pt"]
+
+
+@pytest.mark.parametrize("bf16", ["true", "false"])
+def test_meta_records_how_the_run_computed(tiny_models, manifests, tmp_path, monkeypatch, bf16):
+    """meta.json (and the checkpoint) say where and how the run computed: device and processor, the CPU's bf16
+    support, whether autocast was on (here forced by STDD_BF16, which overrides `train.bf16`), threads, the
+    library versions, the commit and the seed."""
+    import timm
+    import torchvision
+
+    monkeypatch.setenv("STDD_BF16", bf16)
+    p = params(epochs=1, seed=7)
+    p["train"]["bf16"] = "false" if bf16 == "true" else "true"  # the environment wins
+    assert train(manifests, tmp_path / "out", tmp_path / "state", p) == 0
+    meta = json.loads((tmp_path / "out" / "meta.json").read_text())
+    assert meta["autocast"] == ("bf16" if bf16 == "true" else "float32") and meta["seed"] == 7
+    assert meta["device"] == "cpu" and meta["processor"] and meta["cpu_bf16"] in ("AMX", "AVX-512 BF16", "none")
+    assert meta["threads"] == torch.get_num_threads()
+    assert (meta["torch"], meta["torchvision"], meta["timm"]) == (torch.__version__, torchvision.__version__,
+                                                                  timm.__version__)
+    assert meta["commit"] == "unknown" or len(meta["commit"].removesuffix("+dirty")) >= 7
+    ckpt = load_checkpoint(tmp_path / "out" / "model.pt")
+    assert ckpt["runtime"]["autocast"] == meta["autocast"]

