@@ -7,7 +7,7 @@ import pytest
 
 # Slowest first (seconds inside `make test` on 2 cores, 2026-12-06): the demo DAG ~195, SLURM ~145, learning
 # ~130 alone, kill + rerun ~90.
-SLOW_FIRST = ("test_demo_dag.py", "test_slurm.py", "test_learning.py", "test_kill_workflow.py",
+SLOW_FIRST = ("test_learning.py", "test_demo_dag.py", "test_slurm.py", "test_kill_workflow.py",
               "test_incremental.py", "test_kill_resume.py")
 
 

@@ -4,13 +4,14 @@ Runs the real workflow on the demo config (its `demo.overrides`, pretraining inc
 only, with `train.seeds` [0, 1, 2], once with bf16 autocast forced on and once forced off (STDD_BF16), and
 prints per model, seed and arithmetic the in-domain video-level AUC and the accuracies at 0.5, then the
 goal's checks: mean AUC >= 0.90 and every run >= 0.85, real and fake-mean accuracy >= 0.80, and the
-standard deviation over seeds of the overall accuracy <= 5 points.
+standard deviation over seeds of the overall accuracy <= 5 points, then mean ± std per model (the README's
+table) and a bar chart of it.
 
     python bench/demo_seeds.py [--out bench/out/demo_seeds] [--models m1 m2 ...] [--seeds 0 1 2]
         [--arithmetic true false] [--cores 2] [--set KEY=YAML ...]
 
 `--set demo.overrides.hparams.i3d_rgb.lr=1e-3` changes one config value (for probes). Writes
-<out>/runs.csv (one row per run) and <out>/summary.md.
+<out>/runs.csv (one row per run), <out>/summary.md and <out>/demo_auc.png.
 """
 from __future__ import annotations
 
@@ -94,6 +95,43 @@ def checks(runs: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def mean_std(runs: pd.DataFrame) -> pd.DataFrame:
+    """Model x arithmetic: AUC and accuracies as mean ± std over seeds."""
+    cells = {}
+    for (model, bf16), g in runs.groupby(["model", "bf16"], sort=False):
+        arith = "bf16" if bf16 == "true" else "float32"
+        for column in ("auc", "real", "fake", "overall"):
+            cells.setdefault(model, {})[f"{column}, {arith}"] = f"{g[column].mean():.3f} ± {g[column].std(ddof=1):.3f}"
+    return pd.DataFrame.from_dict(cells, orient="index").rename_axis("model")
+
+
+def bar_chart(runs: pd.DataFrame, path: Path) -> None:
+    """In-domain AUC and overall accuracy at 0.5 per model, one bar per arithmetic (mean over seeds, ± std),
+    with the goal's lines."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    seeds = ", ".join(str(int(s)) for s in sorted(runs.seed.unique()))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    for ax, (column, label, goal) in zip(axes, (("auc", "video AUC", GOAL["auc_mean"]),
+                                                ("overall", "overall accuracy at 0.5", GOAL["accuracy"]))):
+        stats = runs.groupby(["model", "bf16"])[column].agg(["mean", "std"]).unstack("bf16")
+        models = list(stats.index)
+        for i, (bf16, name) in enumerate((("true", "bf16 autocast"), ("false", "float32"))):
+            if ("mean", bf16) in stats:
+                x = [j + (i - 0.5) * 0.38 for j in range(len(models))]
+                ax.bar(x, stats[("mean", bf16)], 0.36, yerr=stats[("std", bf16)], capsize=3, label=name)
+        ax.axhline(goal, color="grey", lw=0.8, ls="--")
+        ax.set_xticks(range(len(models)), models, rotation=20, ha="right", fontsize=8)
+        ax.set_ylim(0.5, 1.0)
+        ax.set_ylabel(label)
+        ax.legend(fontsize=8, loc="lower right")
+    fig.suptitle(f"Demo, trained and tested on FF++ (all methods): mean ± std over seeds {seeds}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "demo_seeds")
@@ -110,7 +148,9 @@ def main() -> None:
     runs.to_csv(args.out / "runs.csv", index=False)
     summary = checks(runs)
     text = ("## Runs (FF++ `all`, in-domain, video level)\n\n" + runs.to_markdown(index=False, floatfmt=".3f")
-            + "\n\n## Goal per model and arithmetic\n\n" + summary.to_markdown(index=False, floatfmt=".3f") + "\n")
+            + "\n\n## Goal per model and arithmetic\n\n" + summary.to_markdown(index=False, floatfmt=".3f")
+            + "\n\n## Mean ± std over seeds\n\n" + mean_std(runs).to_markdown() + "\n")
+    bar_chart(runs, args.out / "demo_auc.png")
     (args.out / "summary.md").write_text(text)
     print(text)
 

@@ -55,7 +55,7 @@ if PRETRAIN:
             p=pretrain_params,
             outdir=output_dir("model"),
             state=f"{R}/state/pretrain/{{model}}",
-            manifests=f"{R}/manifests/dfdc/all",
+            manifests=lambda wc, input: str(Path(input.train).parent),
             py=python_bin,
             gpu_locks=gpu_lock_option,
         shell:

@@ -113,13 +113,12 @@ WORKFLOW_FILES = ("Snakefile", "rules", "schemas", "pipeline", "envs", "report",
 
 
 def tiny_config(tmp: Path, overrides: dict, datasets: tuple[str, ...], short_runs: bool = True) -> Path:
-    """write_config + keep only `datasets` (overrides can add keys, not remove them)."""
+    """write_config + only `datasets` enabled (disabled, not removed: a run without --replace-workflow-config
+    merges the default config's datasets back in)."""
     path = write_config(tmp, overrides, short_runs)
     cfg = yaml.safe_load(path.read_text())
-    cfg["datasets"] = {k: v for k, v in cfg["datasets"].items() if k in datasets}
-    demo_datasets = cfg.get("demo", {}).get("overrides", {}).get("datasets")
-    if demo_datasets:  # the demo's per-dataset settings would bring a removed dataset back, without its root
-        cfg["demo"]["overrides"]["datasets"] = {k: v for k, v in demo_datasets.items() if k in datasets}
+    for name, section in cfg["datasets"].items():
+        section["enabled"] = name in datasets
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path
 

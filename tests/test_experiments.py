@@ -97,6 +97,12 @@ def test_demo_overrides_merge_deeply_and_replace_lists():
     assert cfg["train"]["epochs"] == 30  # the input is not changed
 
 
+def test_demo_overrides_tune_enabled_datasets_and_never_add_one():
+    cfg = {"demo": {"enabled": True, "overrides": {"datasets": {"ffpp": {"shards": 1}, "dfdc": {"parts": {}}}}},
+           "datasets": {"ffpp": {"root": "data/ffpp", "shards": 4}}}
+    assert effective_config(cfg)["datasets"] == {"ffpp": {"root": "data/ffpp", "shards": 1}}
+
+
 def test_demo_overrides_are_ignored_when_the_demo_is_off():
     cfg = {"demo": {"enabled": False, "overrides": {"train": {"epochs": 2}}}, "train": {"epochs": 30}}
     assert effective_config(cfg)["train"] == {"epochs": 30}

@@ -313,7 +313,8 @@ def model_plan(wf: PrivateWorkflow) -> dict[str, set[str]]:
     return out
 
 
-DOWNSTREAM_OF_TRAINING = {"collect_metrics": {""}, "tables": {""}, "tsne_figure": {""}, "all": {""}}
+DOWNSTREAM_OF_TRAINING = {"collect_metrics": {""}, "tables": {""}, "tsne_figure": {""}, "families_figure": {""},
+                          "all": {""}}
 
 
 @pytest.mark.parametrize(("module", "rerun"), [

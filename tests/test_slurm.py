@@ -28,7 +28,7 @@ from helpers_workflow import ROOT, snakemake_command, write_config
 pytestmark = pytest.mark.slow
 
 # identities 6: 3 FF++ pairs -> 1 train / 1 val / 1 test (with 4 the train split is empty).
-DEMO = {"identities": 6, "seconds": 2, "dfdc_parts": 2, "dfdc_videos_per_part": 3, "celebdf_videos": 2}
+DEMO = {"identities": 6, "seconds": 2, "dfdc_parts": 3, "dfdc_videos_per_part": 3, "celebdf_videos": 2}
 OVERRIDES = {"demo": DEMO, "models": ["efficientnet_b3"], "conditions": {"all": []}}
 REMOTE_RULES = {"demo_data", "sample_frames", "detect_faces", "crop_faces", "train_model"}
 LOCAL_RULES = {"manifests_ffpp", "preprocess_report"}
@@ -40,7 +40,8 @@ def tiny_config(tmp: Path) -> Path:
     tmp.mkdir(parents=True, exist_ok=True)
     path = write_config(tmp, OVERRIDES)
     cfg = yaml.safe_load(path.read_text())
-    cfg["datasets"] = {"ffpp": cfg["datasets"]["ffpp"]}
+    for name, section in cfg["datasets"].items():
+        section["enabled"] = name == "ffpp"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path
 
