@@ -8,9 +8,6 @@ import copy
 import json
 from typing import Any
 
-DATASETS = ("ffpp", "dfdc", "deeperforensics", "celebdf", "dfd")
-SEQUENCE_MODELS = ("efficientnet_b3_lstm", "efficientnet_b3_bigru")
-
 
 def deep_merge(base: dict, override: dict) -> dict:
     """A copy of `base` with `override` merged in recursively (override wins on scalars and lists)."""

@@ -428,3 +428,22 @@ def test_slug_matches_github():
     assert [expand_braces("a/{b,c}.json")] == [["a/b.json", "a/c.json"]]
     assert list(itertools.chain.from_iterable(commands_of("A=1 time make demo && snakemake -n | tee x"))) == [
         "make", "demo", "snakemake", "-n", "tee", "x"]
+
+
+def test_the_readme_detector_table_matches_the_cards():
+    """The README's table of detectors has one row per registered detector, with its card's display name,
+    family, parameter count (millions) and input."""
+    from pipeline.models.card import catalogue
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = {m.group(1): [c.strip() for c in line.strip().strip("|").split("|")]
+            for line in readme.splitlines()
+            if (m := re.match(r"\| [^|`]+ \(`(\w+)`\) \|", line)) and not line.startswith("| detector ")}
+    cards = catalogue()
+    assert set(rows) == set(cards), sorted(set(rows) ^ set(cards))
+    for name, card in cards.items():
+        detector, family, params, size = rows[name][:4]
+        assert detector == f"{card.display} (`{name}`)" and family == card.family, rows[name]
+        assert params == f"{card.params / 1e6:.1f} M", (name, params, card.params)
+        side = f"{card.input_size}²"
+        assert size.split(" ")[0] == (side if card.clip_len == 1 else f"{card.clip_len}×{side}"), (name, size)
