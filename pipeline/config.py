@@ -22,14 +22,14 @@ def deep_merge(base: dict, override: dict) -> dict:
 
 def effective_config(config: dict) -> dict:
     """The config the stages see: with `demo.overrides` applied when the demo is enabled. The overrides' dataset
-    sections tune the datasets the config enables; they never add one (it would have no root)."""
+    sections tune the datasets the config has; they never add one (it would have no root)."""
     demo = config.get("demo", {})
     if not demo.get("enabled"):
         return copy.deepcopy(config)
     overrides = copy.deepcopy(demo.get("overrides", {}))
     if isinstance(overrides.get("datasets"), dict):
-        enabled = config.get("datasets", {})
-        overrides["datasets"] = {k: v for k, v in overrides["datasets"].items() if k in enabled}
+        configured = config.get("datasets", {})
+        overrides["datasets"] = {k: v for k, v in overrides["datasets"].items() if k in configured}
     return deep_merge(config, overrides)
 
 

@@ -189,6 +189,12 @@ def test_ctrl_c_is_one_line_and_status_130(tmp_path, monkeypatch, capsys):
         main(argv)
 
 
+def default_sigint() -> None:
+    """In the child before exec: SIGINT back to its default, as in a terminal. A suite started in the background
+    (`make test &`) inherits SIGINT ignored, and Python then never turns it into KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_during_a_busy_command_leaves_nothing_half_written(tmp_path):
     """SIGINT to the process group (what Ctrl-C in a terminal sends) while `detect` writes its store: one line
     on stderr, status 130, and neither the store, its temporary file nor the report is left."""
@@ -202,7 +208,7 @@ def test_ctrl_c_during_a_busy_command_leaves_nothing_half_written(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "pipeline", "detect", "--index", str(tmp_path / "index.json"),
                              "--out", str(out / "d.h5"), "--report", str(out / "detect.csv"), "--params", slow],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=default_sigint)
     deadline = time.monotonic() + 120
     while not list(out.glob(".d.h5.tmp*")):  # the store is being written
         assert proc.poll() is None, proc.communicate()
