@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-# Slowest first (seconds inside `make test` on 2 cores, 2026-12-06): the demo DAG ~195, SLURM ~145, learning
-# ~130 alone, kill + rerun ~90.
-SLOW_FIRST = ("test_learning.py", "test_demo_dag.py", "test_slurm.py", "test_kill_workflow.py",
-              "test_incremental.py", "test_kill_resume.py")
+# Slowest first, by their durations inside `make test` (docs/benchmarks.md, "The test suite").
+SLOW_FIRST = ("test_learning.py", "test_demo_dag.py", "test_gpu_check.py", "test_shell_safety.py", "test_slurm.py",
+              "test_kill_workflow.py", "test_incremental.py", "test_extending.py", "test_video_detectors.py",
+              "test_kill_resume.py")
 
 
 def _rank(item: pytest.Item) -> int:

@@ -5,11 +5,12 @@ input size (64) and at each model's paper size (its card's input size), with the
 `hparams`, placed as training places it (`pipeline.runtime.Placement`: CUDA when there is one, channels-last
 for 2D models, bf16 autocast as `--bf16` says). Each model and size runs in a process of its own, which reports its peak
 resident memory (the CPU's peak memory of the steps, the model and torch included); on CUDA it also records
-the peak GPU memory (`torch.cuda.max_memory_allocated`, warm-up included). On CPU a paper-size video step
+the peak GPU memory (`torch.cuda.max_memory_allocated`, warm-up included). `--in-process` runs them all in this
+process instead (no per-model resident memory; torch is imported once, for quick checks). On CPU a paper-size video step
 takes tens of seconds: keep `--steps` small there.
 
     python bench/bench_train.py [--models r3d_18 ...] [--sizes 64 paper] [--steps 3] [--threads 2]
-        [--device auto|cpu] [--bf16 auto|true|false] [--name train]
+        [--device auto|cpu] [--bf16 auto|true|false] [--in-process] [--name train]
 Writes <name>.json and <name>.md to bench/out/ (or $BENCH_OUT).
 """
 from __future__ import annotations
@@ -83,26 +84,34 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", choices=["auto", "cpu"], default="auto", help="auto: CUDA when there is one")
     ap.add_argument("--bf16", choices=["auto", "true", "false"], default="auto", help="autocast (pipeline/runtime.py)")
+    ap.add_argument("--in-process", action="store_true",
+                    help="every model in this process: no per-model peak RSS, one torch import")
     ap.add_argument("--name", default="train", help="output file names under bench/out/")
     ap.add_argument("--one", nargs=2, metavar=("MODEL", "SIZE"), help=argparse.SUPPRESS)  # a child's own job
     args = ap.parse_args()
     known = cards()
     device = select_device(args.threads) if args.device == "auto" else torch.device("cpu")
     torch.set_num_threads(args.threads)
+
+    def here(name: str, size: str) -> dict:
+        hparams = known[name].hparams  # a detector with a fixed clip (TALL: 4) keeps it
+        return bench_model(name, None if size == "paper" else int(size), args.batch_size or hparams["batch_size"],
+                           args.steps, hparams.get("clip_len", args.clip_len), device, args.bf16)
+
     if args.one:
-        name, size = args.one
-        clip_len = known[name].hparams.get("clip_len", args.clip_len)  # a detector with a fixed clip (TALL: 4)
-        print(json.dumps(bench_model(name, None if size == "paper" else int(size),
-                                     args.batch_size or known[name].hparams["batch_size"], args.steps, clip_len,
-                                     device, args.bf16)))
+        print(json.dumps(here(*args.one)))
         return
     rows = []
     for name in args.models or known:
         for size in args.sizes:
-            child = [sys.executable, __file__, "--one", name, size, "--steps", str(args.steps), "--threads",
-                     str(args.threads), "--clip-len", str(args.clip_len), "--device", args.device, "--bf16", args.bf16,
-                     *(["--batch-size", str(args.batch_size)] if args.batch_size else [])]
-            row = json.loads(subprocess.run(child, capture_output=True, text=True, check=True).stdout.splitlines()[-1])
+            if args.in_process:
+                row = {**here(name, size), "peak_rss_mib": None}  # the process's peak so far, not this model's
+            else:
+                child = [sys.executable, __file__, "--one", name, size, "--steps", str(args.steps), "--threads",
+                         str(args.threads), "--clip-len", str(args.clip_len), "--device", args.device, "--bf16",
+                         args.bf16, *(["--batch-size", str(args.batch_size)] if args.batch_size else [])]
+                row = json.loads(subprocess.run(child, capture_output=True, text=True,
+                                                check=True).stdout.splitlines()[-1])
             rows.append(row)
             peak = "" if row["peak_mib"] is None else f"  peak {row['peak_mib']:.0f} MiB"
             print(f"{name:22s} {row['input_size']:4d}px  batch {row['batch_size']}  "

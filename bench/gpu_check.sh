@@ -13,7 +13,8 @@
 # the budget is named in the notes; the others still run.
 #
 #   bench/gpu_check.sh            # on the GPU machine (CUDA when there is one)
-#   bench/gpu_check.sh --dry-run  # CPU, tiny sizes, 1 step, the grid only planned (snakemake -n)
+#   bench/gpu_check.sh --dry-run  # CPU, tiny sizes, 1 step, all models in one process, the grid only planned
+#                                 # (snakemake -n)
 #
 # Environment: PY (default .venv/bin/python, else python3), BENCH_OUT, GPU_CHECK_SECONDS,
 # GPU_CHECK_MODELS (default "xception efficientnet_b3 r3d_18 i3d_rgb").
@@ -44,7 +45,7 @@ now() { date +%s.%N; }
 
 # ---- 1 and 2: training steps and loader -------------------------------------------------------------
 if [ "$DRY" = 1 ]; then
-  train_args=(--sizes 32 --steps 1 --batch-size 2 --clip-len 4 --device cpu --threads 2)
+  train_args=(--sizes 32 --steps 1 --batch-size 2 --clip-len 4 --device cpu --threads 2 --in-process)
   loader_sizes=(32)
   loader_args=(--crop 48 --videos 4 --frames 20 --seconds 0.3)
 else
