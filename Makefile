@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
 
-.PHONY: install demo test test-fast clean-results
+.PHONY: install demo test test-fast test-learning clean-results
 
 install: $(STAMP)
 
@@ -36,6 +36,9 @@ test: install
 
 test-fast: install
 	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder -m "not slow"  # all but the tests marked slow
+
+test-learning: install
+	$(BIN)/python -m pytest -m learning  # every registered detector learns the demo (~40 min on 2 cores)
 
 clean-results:
 	rm -rf results .snakemake
