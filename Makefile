@@ -38,7 +38,7 @@ test-fast: install
 	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder -m "not slow"  # all but the tests marked slow
 
 test-learning: install
-	$(BIN)/python -m pytest -m learning  # every registered detector learns the demo (~40 min on 2 cores)
+	$(BIN)/python -m pytest -m learning  # every registered detector learns the demo (~30 min on 2 cores)
 
 clean-results:
 	rm -rf results .snakemake

@@ -10,7 +10,7 @@ other conditions and the figures. Every demo detector, over three seeds and both
 `bench/demo_seeds.py` (docs/demo.md), which takes far longer than a suite test may.
 
 Every registered detector, the field's video detectors included, is checked the same way (seed 0, the machine's
-arithmetic, the demo settings of `workflow_config.yaml`) by the tests marked `learning`: about 40 min on 2 cores,
+arithmetic, the demo settings of `workflow_config.yaml`) by the tests marked `learning`: about 30 min on 2 cores,
 so `make test` leaves them out and `make test-learning` runs them.
 """
 from __future__ import annotations
