@@ -447,3 +447,16 @@ def test_the_readme_detector_table_matches_the_cards():
         assert params == f"{card.params / 1e6:.1f} M", (name, params, card.params)
         side = f"{card.input_size}²"
         assert size.split(" ")[0] == (side if card.clip_len == 1 else f"{card.clip_len}×{side}"), (name, size)
+
+
+def test_the_readme_demo_results_cover_the_demo_detectors():
+    """The README's demo results table has one row per detector of the default demo (`models` of
+    workflow_config.yaml), by display name: a detector added to the demo needs its numbers over seeds."""
+    from pipeline.models.card import catalogue
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Demo results", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|")[1].strip() for line in section.splitlines()
+            if line.startswith("| ") and not line.startswith("| detector ")]
+    models = yaml.safe_load((ROOT / "workflow_config.yaml").read_text())["models"]
+    assert rows == [catalogue()[m].display for m in models]
